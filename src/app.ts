@@ -1,0 +1,78 @@
+// buildApp(config): wires database, services, handlers and the one-port front door. main.ts and
+// the API tests both use it.
+import type { Config } from "./config.js";
+import { CustomerRepository } from "./customers/customer.repository.js";
+import { CustomerService } from "./customers/customer.service.js";
+import { openDatabase, type Database } from "./db/database.js";
+import { migrateUp } from "./db/orm.js";
+import { createLogger, type Logger } from "./observability/logger.js";
+import { createFrontDoor } from "./server/front-door.js";
+import { HealthMonitor } from "./server/health.js";
+import { createHandler, SERVED_SERVICES } from "./server/routes.js";
+import { resolveAdminToken, type AdminToken } from "./tenants/admin-token.js";
+import { TenantRepository } from "./tenants/tenant.repository.js";
+import { TenantService } from "./tenants/tenant.service.js";
+
+export interface App {
+  readonly logger: Logger;
+  readonly database: Database;
+  readonly adminToken: AdminToken;
+  /** Starts serving; resolves with the bound port (useful with PORT=0). */
+  listen(): Promise<number>;
+  /** Graceful stop: NOT_SERVING, drain in-flight calls (up to the grace period), close the database. */
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  readonly logger?: Logger;
+}
+
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const database = await openDatabase(config);
+  try {
+    if (config.migrateOnStart) {
+      const applied = await migrateUp(database.orm);
+      if (applied.length > 0) logger.info({ migrations: applied }, "migrations applied");
+    }
+    const adminToken = await resolveAdminToken(config.adminToken, config.dataDir);
+    const tenants = new TenantService(database.orm, new TenantRepository());
+    const customers = new CustomerService(new CustomerRepository());
+    const health = new HealthMonitor(SERVED_SERVICES, (ms) => database.ping(ms), config.healthIntervalMs, logger);
+    const shutdown = new AbortController();
+    const door = createFrontDoor(
+      createHandler({
+        config,
+        logger,
+        orm: database.orm,
+        adminToken: adminToken.token,
+        tenants,
+        customers,
+        health,
+        shutdownSignal: shutdown.signal,
+      }),
+    );
+    let closing: Promise<void> | undefined;
+    return {
+      logger,
+      database,
+      adminToken,
+      async listen() {
+        await health.start();
+        return door.listen(config.port, config.host);
+      },
+      close() {
+        closing ??= (async () => {
+          health.stop();
+          await door.close(config.shutdownGraceMs);
+          shutdown.abort();
+          await database.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}

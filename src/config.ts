@@ -1,0 +1,109 @@
+// The only reader of process.env. Parsed and validated once into a frozen Config; a bad value
+// becomes one clear line (ConfigError) that main.ts prints before exiting with code 1.
+import { z } from "zod";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const schema = z.object({
+  NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1).optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+  DATABASE_POOL_MAX: int(1, 200).default(10),
+  CUSTOMERMS_DATA_DIR: z.string().min(1).default("./.data"),
+  CUSTOMERMS_ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters").optional(),
+  CUSTOMERMS_CORS_ORIGINS: z.string().default(""),
+  CUSTOMERMS_MIGRATE_ON_START: bool.default(true),
+  CUSTOMERMS_MAX_DEADLINE_MS: int(100, 600_000).default(30_000),
+  CUSTOMERMS_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  CUSTOMERMS_HEALTH_INTERVAL_MS: int(100, 60_000).default(1_000),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export interface Config {
+  readonly env: "development" | "test" | "production";
+  readonly port: number;
+  readonly host: string;
+  /** Unset: run on the embedded PGlite in dataDir (one process only). */
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolMax: number;
+  readonly dataDir: string;
+  /** Unset outside production: generated and kept in dataDir (see tenants/admin-token.ts). */
+  readonly adminToken: string | undefined;
+  readonly corsOrigins: readonly string[];
+  readonly migrateOnStart: boolean;
+  readonly maxDeadlineMs: number;
+  readonly shutdownGraceMs: number;
+  readonly healthIntervalMs: number;
+  readonly logLevel: string;
+  /** The largest request or response message accepted, in bytes. */
+  readonly maxMessageBytes: number;
+}
+
+/** Parses the environment (process.env by default). Throws ConfigError with one readable line. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings count as unset, as in most shells' `VAR= cmd`.
+  const cleaned = Object.fromEntries(
+    Object.keys(schema.shape)
+      .map((k) => [k, env[k]] as const)
+      .filter(([, v]) => v !== undefined && v !== ""),
+  );
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${issues.join("; ")}`);
+  }
+  const c = parsed.data;
+  if (c.NODE_ENV === "production") {
+    const missing = [
+      c.DATABASE_URL ? undefined : "DATABASE_URL",
+      c.CUSTOMERMS_ADMIN_TOKEN ? undefined : "CUSTOMERMS_ADMIN_TOKEN",
+    ].filter(Boolean);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `NODE_ENV=production requires ${missing.join(" and ")}; the embedded database and generated admin token are for development only`,
+      );
+    }
+  }
+  const origins = c.CUSTOMERMS_CORS_ORIGINS.split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
+  for (const o of origins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(o)) {
+      throw new ConfigError(
+        `invalid configuration: CUSTOMERMS_CORS_ORIGINS: "${o}" is not an origin like https://app.example.com`,
+      );
+    }
+  }
+  return Object.freeze({
+    env: c.NODE_ENV,
+    port: c.PORT,
+    host: c.HOST ?? (c.NODE_ENV === "production" ? "0.0.0.0" : "127.0.0.1"),
+    databaseUrl: c.DATABASE_URL,
+    databasePoolMax: c.DATABASE_POOL_MAX,
+    dataDir: c.CUSTOMERMS_DATA_DIR,
+    adminToken: c.CUSTOMERMS_ADMIN_TOKEN,
+    corsOrigins: Object.freeze(origins),
+    migrateOnStart: c.CUSTOMERMS_MIGRATE_ON_START,
+    maxDeadlineMs: c.CUSTOMERMS_MAX_DEADLINE_MS,
+    shutdownGraceMs: c.CUSTOMERMS_SHUTDOWN_GRACE_MS,
+    healthIntervalMs: c.CUSTOMERMS_HEALTH_INTERVAL_MS,
+    logLevel: c.LOG_LEVEL,
+    maxMessageBytes: 4 * 1024 * 1024,
+  });
+}

@@ -1,0 +1,8 @@
+// Every migration, in order. `npm run migration:create -- <name>` writes a new file here;
+// review it, then add it below.
+import type { MigrationObject } from "@mikro-orm/core";
+import { Migration20261128170318_init } from "./Migration20261128170318_init.js";
+
+export const migrationsList: MigrationObject[] = [
+  { name: "Migration20261128170318_init", class: Migration20261128170318_init },
+];

@@ -1,0 +1,30 @@
+// Protobuf side of idempotent creates: the key of a request (its request_id, method and a
+// fingerprint of the rest of the body) and a codec that stores the response as protobuf binary.
+import { createHash } from "node:crypto";
+import { clone, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { Codec, IdempotencyKey } from "../db/idempotency.js";
+import type { Call } from "./pipeline.js";
+
+/** undefined when the request has no request_id (then the call is simply not idempotent). */
+export function idempotencyKey(call: Call, scope: string, requestId: string): IdempotencyKey | undefined {
+  if (requestId === "") return undefined;
+  const body = clone(call.method.input, call.message);
+  (body as unknown as { requestId: string }).requestId = "";
+  return {
+    scope,
+    requestId: requestId.toLowerCase(),
+    method: `${call.method.parent.typeName}/${call.method.name}`,
+    fingerprint: createHash("sha256").update(toBinary(call.method.input, body)).digest("hex"),
+  };
+}
+
+/** Stores responses as protobuf binary; `redact` removes what must not be stored (secrets). */
+export function protoCodec<D extends DescMessage>(
+  schema: D,
+  redact: (m: MessageShape<D>) => MessageShape<D> = (m) => m,
+): Codec<MessageShape<D>> {
+  return {
+    encode: (value) => toBinary(schema, redact(clone(schema, value))),
+    decode: (bytes) => fromBinary(schema, bytes),
+  };
+}

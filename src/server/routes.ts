@@ -1,0 +1,67 @@
+// Everything the one port serves, as one Node request handler: TenantService (admin token),
+// CustomerService (tenant API key), health and reflection, behind CORS.
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import { CustomerService as CustomerServiceDesc, file_finhub_customer_v1_customer_service } from "../../gen/finhub/customer/v1/customer_service_pb.js";
+import { TenantService as TenantServiceDesc, file_finhub_tenant_v1_tenant_service } from "../../gen/finhub/tenant/v1/tenant_service_pb.js";
+import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
+import type { Config } from "../config.js";
+import { customerHandlers } from "../customers/customer.handler.js";
+import type { CustomerService } from "../customers/customer.service.js";
+import type { Logger } from "../observability/logger.js";
+import { tenantHandlers } from "../tenants/tenant.handler.js";
+import type { TenantService } from "../tenants/tenant.service.js";
+import { authMiddleware, type Audience } from "./auth.js";
+import { withCors } from "./cors.js";
+import { deadlineMiddleware } from "./deadline.js";
+import { errorMiddleware } from "./errors.js";
+import { registerHealth, type HealthMonitor } from "./health.js";
+import { loggingMiddleware } from "./logging.js";
+import { bindUnaryService, type Middleware } from "./pipeline.js";
+import { registerReflection } from "./reflection.js";
+import { validationMiddleware } from "./validation.js";
+
+export const SERVED_SERVICES = [CustomerServiceDesc.typeName, TenantServiceDesc.typeName];
+
+export interface RouteDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly orm: MikroORM;
+  readonly adminToken: string;
+  readonly tenants: TenantService;
+  readonly customers: CustomerService;
+  readonly health: HealthMonitor;
+  readonly shutdownSignal: AbortSignal;
+}
+
+export function createHandler(deps: RouteDeps) {
+  const { config, logger } = deps;
+  const shared = { logging: loggingMiddleware(logger), errors: errorMiddleware(logger), validation: validationMiddleware() };
+  // Order matters: log the final code; map errors; bound time; authenticate before validating
+  // (an unauthenticated caller learns nothing about the request shape).
+  const chain = (audience: Audience): Middleware[] => [
+    shared.logging,
+    shared.errors,
+    deadlineMiddleware(config.maxDeadlineMs),
+    authMiddleware(audience, deps.adminToken, deps.tenants),
+    shared.validation,
+  ];
+  const routes = (router: ConnectRouter) => {
+    bindUnaryService(router, TenantServiceDesc, tenantHandlers(deps.orm, deps.tenants), chain("admin"));
+    bindUnaryService(router, CustomerServiceDesc, customerHandlers(deps.orm, deps.customers), chain("tenant"));
+    registerHealth(router, deps.health);
+    registerReflection(router, [
+      file_finhub_customer_v1_customer_service,
+      file_finhub_tenant_v1_tenant_service,
+      file_grpc_health_v1_health,
+    ]);
+  };
+  const handler = connectNodeAdapter({
+    routes,
+    readMaxBytes: config.maxMessageBytes,
+    writeMaxBytes: config.maxMessageBytes,
+    shutdownSignal: deps.shutdownSignal,
+  });
+  return withCors(config.corsOrigins, handler);
+}

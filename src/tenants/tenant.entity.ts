@@ -1,0 +1,53 @@
+// Tenants and their API keys. Both are small, read on every call's auth path, and span tenants
+// by nature (a key is looked up before its tenant is known): in a distributed (Citus) deployment
+// they are reference tables, replicated to every node. Every other table is distributed by
+// tenant_id. See docs/architecture.md ("Data").
+import { EntitySchema } from "@mikro-orm/core";
+
+export interface TenantRow {
+  id: string;
+  displayName: string;
+  version: number;
+  createTime: Date;
+  updateTime: Date;
+}
+
+export const TenantEntity = new EntitySchema<TenantRow>({
+  name: "Tenant",
+  tableName: "tenants",
+  properties: {
+    id: { type: "uuid", primary: true },
+    displayName: { type: "text" },
+    version: { type: "integer", version: true },
+    createTime: { type: "Date", columnType: "timestamptz(6)" },
+    updateTime: { type: "Date", columnType: "timestamptz(6)" },
+  },
+  indexes: [{ name: "tenants_create_time_id_idx", properties: ["createTime", "id"] }],
+});
+
+export interface ApiKeyRow {
+  id: string;
+  tenantId: string;
+  displayName: string;
+  /** First characters of the secret, for display. */
+  prefix: string;
+  /** SHA-256 of the whole secret, hex. The secret itself is never stored. */
+  keyHash: string;
+  createTime: Date;
+  revokeTime: Date | null;
+}
+
+export const ApiKeyEntity = new EntitySchema<ApiKeyRow>({
+  name: "ApiKey",
+  tableName: "api_keys",
+  properties: {
+    id: { type: "uuid", primary: true },
+    tenantId: { type: "uuid" },
+    displayName: { type: "text" },
+    prefix: { type: "text" },
+    keyHash: { type: "text", unique: "api_keys_key_hash_key" },
+    createTime: { type: "Date", columnType: "timestamptz(6)" },
+    revokeTime: { type: "Date", columnType: "timestamptz(6)", nullable: true },
+  },
+  indexes: [{ name: "api_keys_tenant_id_create_time_idx", properties: ["tenantId", "createTime"] }],
+});

@@ -1,0 +1,49 @@
+// Data access for tenants and API keys.
+import type { EntityManager } from "@mikro-orm/postgresql";
+import { ApiKeyEntity, TenantEntity, type ApiKeyRow, type TenantRow } from "./tenant.entity.js";
+
+export interface TenantPageCursor {
+  readonly createTime: Date;
+  readonly id: string;
+}
+
+export class TenantRepository {
+  async insertTenant(em: EntityManager, row: TenantRow): Promise<void> {
+    await em.insert(TenantEntity, row);
+  }
+
+  findTenant(em: EntityManager, id: string): Promise<TenantRow | null> {
+    return em.findOne(TenantEntity, { id });
+  }
+
+  /** Oldest first, keyset-paginated on (create_time, id). */
+  listTenants(em: EntityManager, limit: number, after: TenantPageCursor | undefined): Promise<TenantRow[]> {
+    const where = after
+      ? {
+          $or: [
+            { createTime: { $gt: after.createTime } },
+            { createTime: after.createTime, id: { $gt: after.id } },
+          ],
+        }
+      : {};
+    return em.find(TenantEntity, where, { orderBy: { createTime: "asc", id: "asc" }, limit });
+  }
+
+  async insertApiKey(em: EntityManager, row: ApiKeyRow): Promise<void> {
+    await em.insert(ApiKeyEntity, row);
+  }
+
+  findApiKey(em: EntityManager, tenantId: string, id: string): Promise<ApiKeyRow | null> {
+    return em.findOne(ApiKeyEntity, { id, tenantId });
+  }
+
+  findApiKeyByHash(em: EntityManager, keyHash: string): Promise<ApiKeyRow | null> {
+    return em.findOne(ApiKeyEntity, { keyHash });
+  }
+
+  /** Sets revoke_time unless already set; returns the key as stored afterwards. */
+  async revokeApiKey(em: EntityManager, tenantId: string, id: string, now: Date): Promise<ApiKeyRow | null> {
+    await em.nativeUpdate(ApiKeyEntity, { id, tenantId, revokeTime: null }, { revokeTime: now });
+    return em.findOne(ApiKeyEntity, { id, tenantId }, { refresh: true });
+  }
+}

@@ -1,0 +1,103 @@
+// Tenant use cases: create tenants with their first key, read and list them, issue and revoke
+// API keys, and authenticate keys (with a short-lived cache so every call does not cost a
+// database round trip; revocation reaches other replicas within the cache TTL).
+import { randomUUID } from "node:crypto";
+import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
+import { notFound } from "../errors.js";
+import type { ApiKeyAuthenticator } from "../server/auth.js";
+import type { Principal } from "../server/pipeline.js";
+import { generateApiKey, hashApiKey, looksLikeApiKey } from "./api-key.js";
+import type { ApiKeyRow, TenantRow } from "./tenant.entity.js";
+import type { TenantPageCursor, TenantRepository } from "./tenant.repository.js";
+
+export interface NewTenant {
+  readonly displayName: string;
+}
+
+export interface IssuedKey {
+  /** The secret: returned once, never stored. */
+  readonly secret: string;
+  readonly key: ApiKeyRow;
+}
+
+/** How long a successful key lookup is trusted before the database is asked again. */
+export const API_KEY_CACHE_TTL_MS = 2_000;
+const API_KEY_CACHE_MAX = 10_000;
+
+export class TenantService implements ApiKeyAuthenticator {
+  private readonly keyCache = new Map<string, { principal: Principal; expires: number }>();
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly repo: TenantRepository,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async createTenant(em: EntityManager, input: NewTenant): Promise<{ tenant: TenantRow } & IssuedKey> {
+    const now = this.now();
+    const tenant: TenantRow = {
+      id: randomUUID(),
+      displayName: input.displayName,
+      version: 1,
+      createTime: now,
+      updateTime: now,
+    };
+    await this.repo.insertTenant(em, tenant);
+    const issued = await this.insertKey(em, tenant.id, "initial", now);
+    return { tenant, ...issued };
+  }
+
+  async getTenant(em: EntityManager, id: string): Promise<TenantRow> {
+    const tenant = await this.repo.findTenant(em, id);
+    if (tenant === null) throw notFound("TENANT_NOT_FOUND", `tenant ${id} not found`);
+    return tenant;
+  }
+
+  listTenants(em: EntityManager, limit: number, after: TenantPageCursor | undefined): Promise<TenantRow[]> {
+    return this.repo.listTenants(em, limit, after);
+  }
+
+  async createApiKey(em: EntityManager, tenantId: string, displayName: string): Promise<IssuedKey> {
+    await this.getTenant(em, tenantId);
+    return this.insertKey(em, tenantId, displayName, this.now());
+  }
+
+  async revokeApiKey(em: EntityManager, tenantId: string, keyId: string): Promise<ApiKeyRow> {
+    const key = await this.repo.revokeApiKey(em, tenantId, keyId, this.now());
+    if (key === null) throw notFound("API_KEY_NOT_FOUND", `API key ${keyId} not found`);
+    this.keyCache.delete(key.keyHash);
+    return key;
+  }
+
+  async authenticate(secret: string): Promise<Principal | undefined> {
+    if (!looksLikeApiKey(secret)) return undefined;
+    const hash = hashApiKey(secret);
+    const cached = this.keyCache.get(hash);
+    const nowMs = Date.now();
+    if (cached !== undefined && cached.expires > nowMs) return cached.principal;
+    const key = await this.repo.findApiKeyByHash(this.orm.em.fork(), hash);
+    if (key === null || key.revokeTime !== null) {
+      this.keyCache.delete(hash);
+      return undefined;
+    }
+    const principal: Principal = { kind: "tenant", tenantId: key.tenantId, apiKeyId: key.id };
+    if (this.keyCache.size >= API_KEY_CACHE_MAX) this.keyCache.clear();
+    this.keyCache.set(hash, { principal, expires: nowMs + API_KEY_CACHE_TTL_MS });
+    return principal;
+  }
+
+  private async insertKey(em: EntityManager, tenantId: string, displayName: string, now: Date): Promise<IssuedKey> {
+    const generated = generateApiKey();
+    const key: ApiKeyRow = {
+      id: randomUUID(),
+      tenantId,
+      displayName,
+      prefix: generated.prefix,
+      keyHash: generated.hash,
+      createTime: now,
+      revokeTime: null,
+    };
+    await this.repo.insertApiKey(em, key);
+    return { secret: generated.secret, key };
+  }
+}

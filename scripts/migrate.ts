@@ -6,7 +6,7 @@ import { migrateUp } from "../src/db/orm.js";
 
 try {
   const config = loadConfig();
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, (message) => console.log(message));
   try {
     const applied = await migrateUp(db.orm);
     console.log(applied.length > 0 ? `applied: ${applied.join(", ")}` : "database is up to date");

@@ -29,7 +29,7 @@ export interface BuildOptions {
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const database = await openDatabase(config);
+  const database = await openDatabase(config, (message) => logger.debug({ component: "mikro-orm" }, message));
   try {
     if (config.migrateOnStart) {
       const applied = await migrateUp(database.orm);

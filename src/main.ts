@@ -1,6 +1,5 @@
 // Entry point: config -> buildApp -> listen. SIGTERM/SIGINT drain and close; a bad
 // configuration is one clear line and exit code 1.
-import { buildApp } from "./app.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 
 let config: Config;
@@ -14,6 +13,8 @@ try {
   throw err;
 }
 
+// Loaded after the configuration is known to be valid, so a bad value fails fast.
+const { buildApp } = await import("./app.js");
 const app = await buildApp(config).catch((err: unknown) => {
   process.stderr.write(`customerms: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);

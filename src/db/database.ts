@@ -2,7 +2,7 @@
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Config } from "../config.js";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./embedded.js";
-import { openOrm } from "./orm.js";
+import { openOrm, type OrmLog } from "./orm.js";
 
 export interface Database {
   readonly orm: MikroORM;
@@ -13,7 +13,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export async function openDatabase(config: Config): Promise<Database> {
+export async function openDatabase(config: Config, log?: OrmLog): Promise<Database> {
   let embedded: EmbeddedPostgres | undefined;
   let url = config.databaseUrl;
   if (url === undefined) {
@@ -22,7 +22,7 @@ export async function openDatabase(config: Config): Promise<Database> {
   }
   let orm: MikroORM;
   try {
-    orm = await openOrm(url, config.databasePoolMax);
+    orm = await openOrm(url, config.databasePoolMax, log);
   } catch (err) {
     await embedded?.close();
     throw err;

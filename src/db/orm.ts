@@ -11,8 +11,12 @@ import { migrationsList } from "./migrations/index.js";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations", import.meta.url));
 
-export function ormOptions(clientUrl: string, poolMax: number): Options {
+/** Where MikroORM's own messages (migrator progress, warnings) go; default: dropped. */
+export type OrmLog = (message: string) => void;
+
+export function ormOptions(clientUrl: string, poolMax: number, log: OrmLog = () => undefined): Options {
   return defineConfig({
+    logger: log,
     clientUrl,
     entities: [TenantEntity, ApiKeyEntity, CustomerEntity, IdempotencyEntity],
     extensions: [Migrator],
@@ -40,8 +44,8 @@ export function ormOptions(clientUrl: string, poolMax: number): Options {
   });
 }
 
-export async function openOrm(clientUrl: string, poolMax: number): Promise<MikroORM> {
-  return MikroORM.init(ormOptions(clientUrl, poolMax));
+export async function openOrm(clientUrl: string, poolMax: number, log?: OrmLog): Promise<MikroORM> {
+  return MikroORM.init(ormOptions(clientUrl, poolMax, log));
 }
 
 /** Applies pending migrations; returns the names applied. */

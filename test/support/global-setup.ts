@@ -1,0 +1,96 @@
+// Once per `npm test` run: choose the database the API tests use and create it.
+// - PostgreSQL answers (DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/postgres):
+//   a fresh database cms_test_<random> is created, migrated, and dropped at the end.
+// - It does not answer: with CUSTOMERMS_TEST_REQUIRE_SERVICES=1 (CI) that is a failure;
+//   otherwise one embedded PGlite (the service's own embedded mode) serves the run.
+// Tests read the chosen URL with inject("databaseUrl"). Each test gets its own tenant.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { startEmbeddedPostgres } from "../../src/db/embedded.js";
+import { migrateUp, openOrm } from "../../src/db/orm.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    databaseKind: "postgresql" | "embedded";
+    /** A URL of the same server with rights to create databases (for tests that need their own). */
+    adminDatabaseUrl: string;
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    await client.query("select 1");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export default async function setup(project: TestProject) {
+  // The environment is read here, in the test harness, not by the service (src/config.ts is
+  // the service's only reader).
+  const serverUrl = process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+  const required = process.env.CUSTOMERMS_TEST_REQUIRE_SERVICES === "1";
+  const cleanups: Array<() => Promise<void>> = [];
+  let url: string;
+  let kind: "postgresql" | "embedded";
+  let adminUrl: string;
+
+  if (await answers(serverUrl)) {
+    const name = `cms_test_${randomBytes(6).toString("hex")}`;
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const u = new URL(serverUrl);
+    u.pathname = `/${name}`;
+    url = u.toString();
+    adminUrl = serverUrl;
+    kind = "postgresql";
+    cleanups.push(async () => {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    });
+    console.log(`[customerms tests] PostgreSQL server ${u.host}, database ${name} (dropped after the run)`);
+  } else if (required) {
+    throw new Error(
+      `CUSTOMERMS_TEST_REQUIRE_SERVICES=1 but PostgreSQL does not answer at ${serverUrl.replace(/\/\/[^@]*@/, "//")}`,
+    );
+  } else {
+    const dir = await mkdtemp(join(tmpdir(), "cms-test-pglite-"));
+    const embedded = await startEmbeddedPostgres(dir, 20);
+    url = embedded.url;
+    adminUrl = embedded.url;
+    kind = "embedded";
+    cleanups.push(async () => {
+      await embedded.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    console.log("[customerms tests] no PostgreSQL server answers: running on the embedded PGlite (one connection at a time)");
+  }
+
+  const orm = await openOrm(url, 2);
+  try {
+    await migrateUp(orm);
+  } finally {
+    await orm.close(true);
+  }
+  project.provide("databaseUrl", url);
+  project.provide("databaseKind", kind);
+  project.provide("adminDatabaseUrl", adminUrl);
+
+  return async () => {
+    for (const c of cleanups.reverse()) await c();
+  };
+}

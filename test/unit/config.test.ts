@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+describe("loadConfig", () => {
+  it("has embedded, development defaults", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      env: "development",
+      port: 8080,
+      host: "127.0.0.1",
+      databaseUrl: undefined,
+      dataDir: "./.data",
+      adminToken: undefined,
+      corsOrigins: [],
+      migrateOnStart: true,
+      maxMessageBytes: 4 * 1024 * 1024,
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it.each([
+    [{ PORT: "abc" }, "PORT: must be a whole number"],
+    [{ PORT: "70000" }, "PORT"],
+    [{ DATABASE_URL: "mysql://x" }, "DATABASE_URL: must be a postgres:// or postgresql:// URL"],
+    [{ CUSTOMERMS_ADMIN_TOKEN: "short" }, "CUSTOMERMS_ADMIN_TOKEN: must be at least 32 characters"],
+    [{ CUSTOMERMS_CORS_ORIGINS: "https://ok.example, not an origin" }, 'CUSTOMERMS_CORS_ORIGINS: "not an origin"'],
+    [{ CUSTOMERMS_MIGRATE_ON_START: "maybe" }, "CUSTOMERMS_MIGRATE_ON_START"],
+    [{ NODE_ENV: "production", DATABASE_URL: "postgres://db/x" }, "requires CUSTOMERMS_ADMIN_TOKEN"],
+  ])("%o is refused with a clear message", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it("production with its requirements binds all interfaces; origins are parsed", () => {
+    const c = loadConfig({
+      NODE_ENV: "production",
+      DATABASE_URL: "postgresql://db.internal/customers",
+      CUSTOMERMS_ADMIN_TOKEN: "x".repeat(40),
+      CUSTOMERMS_CORS_ORIGINS: "https://app.example.com, http://localhost:5173",
+    });
+    expect(c.host).toBe("0.0.0.0");
+    expect(c.corsOrigins).toEqual(["https://app.example.com", "http://localhost:5173"]);
+  });
+
+  it("treats empty variables as unset", () => {
+    expect(loadConfig({ PORT: "", DATABASE_URL: "" })).toMatchObject({ port: 8080, databaseUrl: undefined });
+  });
+});

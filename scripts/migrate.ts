@@ -6,7 +6,7 @@ import { migrateUp } from "../src/db/orm.js";
 
 try {
   const config = loadConfig();
-  const db = await openDatabase(config, (message) => console.log(message));
+  const db = await openDatabase(config, { debug: (m) => console.log(m), warn: (m) => console.warn(m) });
   try {
     const applied = await migrateUp(db.orm);
     console.log(applied.length > 0 ? `applied: ${applied.join(", ")}` : "database is up to date");

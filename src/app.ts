@@ -1,5 +1,6 @@
 // buildApp(config): wires database, services, handlers and the one-port front door. main.ts and
 // the API tests both use it.
+import { setMaxListeners } from "node:events";
 import type { Config } from "./config.js";
 import { CustomerRepository } from "./customers/customer.repository.js";
 import { CustomerService } from "./customers/customer.service.js";
@@ -29,7 +30,11 @@ export interface BuildOptions {
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const database = await openDatabase(config, (message) => logger.debug({ component: "mikro-orm" }, message));
+  const ormLogger = logger.child({ component: "database" });
+  const database = await openDatabase(config, {
+    debug: (message) => ormLogger.debug(message),
+    warn: (message) => ormLogger.warn(message),
+  });
   try {
     if (config.migrateOnStart) {
       const applied = await migrateUp(database.orm);
@@ -40,6 +45,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const customers = new CustomerService(new CustomerRepository());
     const health = new HealthMonitor(SERVED_SERVICES, (ms) => database.ping(ms), config.healthIntervalMs, logger);
     const shutdown = new AbortController();
+    // Every in-flight call listens on it; the default limit of 10 would warn under load.
+    setMaxListeners(0, shutdown.signal);
     const door = createFrontDoor(
       createHandler({
         config,

@@ -11,12 +11,19 @@ import { migrationsList } from "./migrations/index.js";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations", import.meta.url));
 
-/** Where MikroORM's own messages (migrator progress, warnings) go; default: dropped. */
-export type OrmLog = (message: string) => void;
+/** Where MikroORM's and knex's own messages go (migrator progress at debug, connection
+ * trouble at warn); by default they are dropped, never printed raw to the console. */
+export interface OrmLog {
+  debug(message: string): void;
+  warn(message: string): void;
+}
 
-export function ormOptions(clientUrl: string, poolMax: number, log: OrmLog = () => undefined): Options {
+const SILENT: OrmLog = { debug: () => undefined, warn: () => undefined };
+
+export function ormOptions(clientUrl: string, poolMax: number, log: OrmLog = SILENT): Options {
+  const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
   return defineConfig({
-    logger: log,
+    logger: (message) => log.debug(message),
     clientUrl,
     entities: [TenantEntity, ApiKeyEntity, CustomerEntity, IdempotencyEntity],
     extensions: [Migrator],
@@ -40,7 +47,16 @@ export function ormOptions(clientUrl: string, poolMax: number, log: OrmLog = () 
     allowGlobalContext: false,
     debug: false,
     // One connection attempt at start must not hang for minutes when the database is down.
-    driverOptions: { connection: { connectionTimeoutMillis: 5_000 } },
+    driverOptions: {
+      connection: { connectionTimeoutMillis: 5_000 },
+      // knex prints pool and connection errors with console.log unless given these.
+      log: {
+        warn: (m: unknown) => log.warn(text(m)),
+        error: (m: unknown) => log.warn(text(m)),
+        deprecate: (m: unknown) => log.debug(text(m)),
+        debug: () => undefined,
+      },
+    },
   });
 }
 

@@ -59,6 +59,8 @@ export function createHandler(deps: RouteDeps) {
   };
   const handler = connectNodeAdapter({
     routes,
+    // Strict JSON: an unknown field or enum name is INVALID_ARGUMENT, not silently dropped.
+    jsonOptions: { ignoreUnknownFields: false },
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
     shutdownSignal: deps.shutdownSignal,

@@ -23,8 +23,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts the service; `env` overrides the configuration (same names as the real environment). */
-export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+/** Starts the service; `env` overrides the configuration (same names as the real environment);
+ * `logTo` receives the JSON log lines (otherwise LOG_LEVEL defaults to silent). */
+export async function startServer(
+  env: Record<string, string> = {},
+  logTo?: { write(line: string): void },
+): Promise<TestServer> {
   const adminToken = `test-admin-${randomBytes(24).toString("hex")}`;
   const dataDir = await mkdtemp(join(tmpdir(), "cms-test-data-"));
   const databaseUrl = env.DATABASE_URL ?? inject("databaseUrl");
@@ -41,7 +45,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     LOG_LEVEL: "silent",
     ...env,
   });
-  const app = await buildApp(config, { logger: createLogger(config.logLevel) });
+  const app = await buildApp(config, { logger: createLogger(config.logLevel, logTo) });
   const port = await app.listen();
   return {
     app,

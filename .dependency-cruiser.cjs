@@ -12,9 +12,9 @@ module.exports = {
     },
     {
       name: "gen-only-at-the-edge",
-      comment: "gen/ is imported only by *.handler.ts and src/server/ (and tests).",
+      comment: "gen/ is imported only by *.handler.ts, their protobuf-mapping helpers *.proto.ts, and src/server/ (and tests).",
       severity: "error",
-      from: { path: "^src/", pathNot: "^src/(server/|.*\\.handler\\.ts$)" },
+      from: { path: "^src/", pathNot: "^src/(server/|.*\\.(handler|proto)\\.ts$)" },
       to: { path: "^gen/" },
     },
     {

@@ -5,7 +5,11 @@ import type { Config } from "./config.js";
 import { CustomerRepository } from "./customers/customer.repository.js";
 import { CustomerService } from "./customers/customer.service.js";
 import { openDatabase, type Database } from "./db/database.js";
+import { randomBytes } from "node:crypto";
+import { resolveDevSecret } from "./db/dev-secret.js";
+import { createFieldCipher, parseMasterKey } from "./db/field-cipher.js";
 import { migrateUp } from "./db/orm.js";
+import { EventRepository } from "./events/event.repository.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createFrontDoor } from "./server/front-door.js";
 import { HealthMonitor } from "./server/health.js";
@@ -13,6 +17,8 @@ import { createHandler, SERVED_SERVICES } from "./server/routes.js";
 import { resolveAdminToken, type AdminToken } from "./tenants/admin-token.js";
 import { TenantRepository } from "./tenants/tenant.repository.js";
 import { TenantService } from "./tenants/tenant.service.js";
+
+const randomBase64 = (bytes: number) => randomBytes(bytes).toString("base64");
 
 export interface App {
   readonly logger: Logger;
@@ -42,7 +48,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     }
     const adminToken = await resolveAdminToken(config.adminToken, config.dataDir);
     const tenants = new TenantService(database.orm, new TenantRepository());
-    const customers = new CustomerService(new CustomerRepository());
+    const masterKey = await resolveDevSecret(config.masterKey, config.dataDir, "master-key", () => randomBase64(32));
+    const customers = new CustomerService(
+      new CustomerRepository(),
+      new EventRepository(),
+      createFieldCipher(parseMasterKey(masterKey.value)),
+    );
     const health = new HealthMonitor(SERVED_SERVICES, (ms) => database.ping(ms), config.healthIntervalMs, logger);
     const shutdown = new AbortController();
     // Every in-flight call listens on it; the default limit of 10 would warn under load.
@@ -52,7 +63,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         config,
         logger,
         orm: database.orm,
-        adminToken: adminToken.token,
+        adminToken: adminToken.value,
         tenants,
         customers,
         health,

@@ -27,6 +27,10 @@ const schema = z.object({
   DATABASE_POOL_MAX: int(1, 200).default(10),
   CUSTOMERMS_DATA_DIR: z.string().min(1).default("./.data"),
   CUSTOMERMS_ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters").optional(),
+  CUSTOMERMS_MASTER_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, "must be 32 random bytes, base64-encoded (openssl rand -base64 32)")
+    .optional(),
   CUSTOMERMS_CORS_ORIGINS: z.string().default(""),
   CUSTOMERMS_MIGRATE_ON_START: bool.default(true),
   CUSTOMERMS_MAX_DEADLINE_MS: int(100, 600_000).default(30_000),
@@ -45,6 +49,9 @@ export interface Config {
   readonly dataDir: string;
   /** Unset outside production: generated and kept in dataDir (see tenants/admin-token.ts). */
   readonly adminToken: string | undefined;
+  /** Base64 of the 32-byte key that encrypts personal data fields. Unset outside production:
+   * generated and kept in dataDir. Losing it makes those fields unreadable. */
+  readonly masterKey: string | undefined;
   readonly corsOrigins: readonly string[];
   readonly migrateOnStart: boolean;
   readonly maxDeadlineMs: number;
@@ -73,10 +80,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const missing = [
       c.DATABASE_URL ? undefined : "DATABASE_URL",
       c.CUSTOMERMS_ADMIN_TOKEN ? undefined : "CUSTOMERMS_ADMIN_TOKEN",
-    ].filter(Boolean);
+      c.CUSTOMERMS_MASTER_KEY ? undefined : "CUSTOMERMS_MASTER_KEY",
+    ].filter((m): m is string => m !== undefined);
     if (missing.length > 0) {
+      const list = missing.length === 1 ? missing[0] : `${missing.slice(0, -1).join(", ")} and ${missing.at(-1)}`;
       throw new ConfigError(
-        `NODE_ENV=production requires ${missing.join(" and ")}; the embedded database and generated admin token are for development only`,
+        `NODE_ENV=production requires ${list}; the embedded database and generated secrets are for development only`,
       );
     }
   }
@@ -98,6 +107,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databasePoolMax: c.DATABASE_POOL_MAX,
     dataDir: c.CUSTOMERMS_DATA_DIR,
     adminToken: c.CUSTOMERMS_ADMIN_TOKEN,
+    masterKey: c.CUSTOMERMS_MASTER_KEY,
     corsOrigins: Object.freeze(origins),
     migrateOnStart: c.CUSTOMERMS_MIGRATE_ON_START,
     maxDeadlineMs: c.CUSTOMERMS_MAX_DEADLINE_MS,

@@ -23,11 +23,20 @@ export interface FieldViolation {
   readonly message: string;
 }
 
+/** One unmet precondition (google.rpc.PreconditionFailure.Violation). */
+export interface PreconditionViolation {
+  /** Stable UPPER_SNAKE kind, e.g. EMAIL_NOT_VERIFIED. */
+  readonly type: string;
+  readonly subject: string;
+  readonly description: string;
+}
+
 export interface AppErrorOptions {
   /** Stable UPPER_SNAKE reason, sent as google.rpc.ErrorInfo.reason. */
   readonly reason: string;
   readonly metadata?: Readonly<Record<string, string>>;
   readonly violations?: readonly FieldViolation[];
+  readonly preconditions?: readonly PreconditionViolation[];
   readonly cause?: unknown;
 }
 
@@ -37,6 +46,7 @@ export class AppError extends Error {
   readonly reason: string;
   readonly metadata: Readonly<Record<string, string>>;
   readonly violations: readonly FieldViolation[];
+  readonly preconditions: readonly PreconditionViolation[];
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -44,6 +54,7 @@ export class AppError extends Error {
     this.reason = options.reason;
     this.metadata = options.metadata ?? {};
     this.violations = options.violations ?? [];
+    this.preconditions = options.preconditions ?? [];
   }
 }
 

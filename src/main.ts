@@ -40,9 +40,9 @@ if (app.adminToken.source === "generated") {
   // Shown once, on stdout rather than in a log line: it is a secret. Development only.
   const url = `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`;
   process.stdout.write(
-    `\nGenerated a development admin token (kept in ${app.adminToken.path}; shown only now):\n\n  ${app.adminToken.token}\n\n` +
+    `\nGenerated a development admin token (kept in ${app.adminToken.path}; shown only now):\n\n  ${app.adminToken.value}\n\n` +
       `Create a tenant:\n  curl -s ${url}/finhub.tenant.v1.TenantService/CreateTenant -H 'content-type: application/json' ` +
-      `-H 'authorization: Bearer ${app.adminToken.token}' -d '{"tenant":{"displayName":"Acme"}}'\n\n`,
+      `-H 'authorization: Bearer ${app.adminToken.value}' -d '{"tenant":{"displayName":"Acme"}}'\n\n`,
   );
 } else if (app.adminToken.source === "file") {
   logger.info({ path: app.adminToken.path }, "using the development admin token kept in the data directory");

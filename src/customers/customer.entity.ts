@@ -1,23 +1,39 @@
 // The customers table. tenant_id leads the primary key and every index so the table can be
-// distributed by tenant unchanged. The profile (individual or business details) is one jsonb
-// document: it is read and written whole with its customer.
+// distributed by tenant unchanged. Profile, address, metadata and links are jsonb documents read
+// and written whole with their customer; government identifiers inside the profile are stored
+// sealed (AES-256-GCM, see db/field-cipher.ts).
+//
+// Uniqueness per tenant among non-closed customers (email, phone, external_id) is enforced by
+// partial unique indexes; separate plain indexes serve exact-match filters over all customers.
 import { EntitySchema } from "@mikro-orm/core";
 
 export interface CustomerRow {
   tenantId: string;
   id: string;
-  type: "individual" | "business";
-  status: "pending" | "active" | "suspended" | "closed";
+  type: string;
+  status: string;
   profile: Record<string, unknown>;
   email: string;
   emailVerified: boolean;
   phoneNumber: string | null;
   phoneVerified: boolean;
   countryCode: string;
+  address: Record<string, unknown> | null;
+  externalId: string | null;
+  metadata: Record<string, string>;
+  links: Array<Record<string, unknown>>;
+  statusReason: string | null;
+  statusNote: string;
+  statusTime: Date;
   version: number;
   createTime: Date;
   updateTime: Date;
 }
+
+const liveUnique = (name: string, column: string) => ({
+  name,
+  expression: `create unique index "${name}" on "customers" ("tenant_id", "${column}") where "status" <> 'closed' and "${column}" is not null`,
+});
 
 export const CustomerEntity = new EntitySchema<CustomerRow>({
   name: "Customer",
@@ -33,11 +49,27 @@ export const CustomerEntity = new EntitySchema<CustomerRow>({
     phoneNumber: { type: "text", nullable: true },
     phoneVerified: { type: "boolean", default: false },
     countryCode: { type: "character", length: 2 },
+    address: { type: "json", nullable: true },
+    externalId: { type: "text", nullable: true },
+    metadata: { type: "json", defaultRaw: "'{}'::jsonb" },
+    links: { type: "json", defaultRaw: "'[]'::jsonb" },
+    statusReason: { type: "text", nullable: true },
+    statusNote: { type: "text", defaultRaw: "''" },
+    // The default only fills rows created before this column existed; the service always sets it.
+    statusTime: { type: "Date", columnType: "timestamptz(6)", defaultRaw: "now()" },
     version: { type: "integer", version: true },
     createTime: { type: "Date", columnType: "timestamptz(6)" },
     updateTime: { type: "Date", columnType: "timestamptz(6)" },
   },
   indexes: [
     { name: "customers_tenant_id_create_time_id_idx", properties: ["tenantId", "createTime", "id"] },
+    { name: "customers_tenant_id_email_idx", properties: ["tenantId", "email"] },
+    { name: "customers_tenant_id_phone_number_idx", properties: ["tenantId", "phoneNumber"] },
+    { name: "customers_tenant_id_external_id_idx", properties: ["tenantId", "externalId"] },
+  ],
+  uniques: [
+    liveUnique("customers_live_email_key", "email"),
+    liveUnique("customers_live_phone_number_key", "phone_number"),
+    liveUnique("customers_live_external_id_key", "external_id"),
   ],
 });

@@ -1,92 +1,184 @@
 // finhub.customer.v1.CustomerService: protobuf <-> customer use cases. The tenant always comes
-// from the authenticated principal, never from the message.
-import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { MikroORM } from "@mikro-orm/postgresql";
+// from the authenticated principal, never from the message. Every write runs in one transaction
+// through runIdempotent (request_id) and writes one event.
+import { createHash } from "node:crypto";
+import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { createValidator } from "@bufbuild/protovalidate";
+import { pathToString } from "@bufbuild/protobuf/reflect";
+import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
+import { CustomerSchema, type Customer as PbCustomer } from "../../gen/finhub/customer/v1/customer_pb.js";
 import {
-  CustomerSchema,
-  CustomerStatus as PbStatus,
-  CustomerType as PbType,
-  type Customer as PbCustomer,
-} from "../../gen/finhub/customer/v1/customer_pb.js";
-import {
+  ActivateCustomerResponseSchema,
+  CloseCustomerResponseSchema,
   CreateCustomerResponseSchema,
+  LinkCustomerResponseSchema,
+  SuspendCustomerResponseSchema,
+  UnlinkCustomerResponseSchema,
+  UpdateCustomerResponseSchema,
   type CustomerService as CustomerServiceDesc,
 } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import { runIdempotent } from "../db/idempotency.js";
+import { invalidArgument } from "../errors.js";
 import { idempotencyKey, protoCodec } from "../server/idempotency.js";
-import { tenantOf, type UnaryHandlers } from "../server/pipeline.js";
-import type { Customer, CustomerStatus, NewCustomer, Profile } from "./customer.js";
-import type { CustomerService } from "./customer.service.js";
+import { decodePageToken, encodePageToken, pageSize } from "../server/paging.js";
+import type { Call, UnaryHandlers } from "../server/pipeline.js";
+import type { Customer, CustomerDetails } from "./customer.js";
+import { mergePaths, resolvePaths } from "./customer-mask.proto.js";
+import { customerToProto, draftFromProto, linkKindMap, reasonMap, statusMap, typeMap } from "./customer.proto.js";
+import type { CustomerFilter } from "./customer.repository.js";
+import type { Actor, CustomerService, DetailsDraft } from "./customer.service.js";
 
-const STATUS: Record<CustomerStatus, PbStatus> = {
-  pending: PbStatus.PENDING,
-  active: PbStatus.ACTIVE,
-  suspended: PbStatus.SUSPENDED,
-  closed: PbStatus.CLOSED,
-};
-
-export function customerToProto(c: Customer): PbCustomer {
-  const p = c.profile;
-  return create(CustomerSchema, {
-    id: c.id,
-    type: p.kind === "individual" ? PbType.INDIVIDUAL : PbType.BUSINESS,
-    status: STATUS[c.status],
-    profile:
-      p.kind === "individual"
-        ? { case: "individual", value: { givenName: p.givenName, familyName: p.familyName } }
-        : { case: "business", value: { legalName: p.legalName } },
-    email: c.email,
-    phoneNumber: c.phoneNumber ?? "",
-    emailVerified: c.emailVerified,
-    phoneVerified: c.phoneVerified,
-    countryCode: c.countryCode,
-    etag: String(c.version),
-    createTime: timestampFromDate(c.createTime),
-    updateTime: timestampFromDate(c.updateTime),
-  });
+function principalOf(call: Call, requestId: string): { tenantId: string; actor: Actor } {
+  const p = call.principal;
+  if (p?.kind !== "tenant") throw new Error(`${call.method.name}: no tenant principal on the call`);
+  return { tenantId: p.tenantId, actor: { id: `api_key:${p.apiKeyId}`, requestId: requestId === "" ? null : requestId.toLowerCase() } };
 }
 
-/** The request was validated by protovalidate: a profile is set, fields have their shapes. */
-function newCustomerFromProto(c: PbCustomer): NewCustomer {
-  let profile: Profile;
-  switch (c.profile.case) {
-    case "individual":
-      profile = { kind: "individual", givenName: c.profile.value.givenName, familyName: c.profile.value.familyName };
-      break;
-    case "business":
-      profile = { kind: "business", legalName: c.profile.value.legalName };
-      break;
-    default:
-      throw new Error("customer.profile is required (protovalidate should have refused this request)");
-  }
-  return {
-    profile,
-    email: c.email,
-    phoneNumber: c.phoneNumber === "" ? null : c.phoneNumber,
-    countryCode: c.countryCode,
-  };
+/** Codecs for stored idempotent responses, one per response type. */
+const codecs = new Map<DescMessage, ReturnType<typeof protoCodec>>();
+function codecFor<D extends DescMessage>(schema: D) {
+  let c = codecs.get(schema);
+  if (!c) codecs.set(schema, (c = protoCodec(schema)));
+  return c as unknown as ReturnType<typeof protoCodec<D>>;
 }
 
-const createCustomerCodec = protoCodec(CreateCustomerResponseSchema);
-
-export function customerHandlers(
+/** A write that returns `{ customer }`: idempotent, one transaction, conflicts explained. */
+async function write<D extends DescMessage>(
   orm: MikroORM,
   customers: CustomerService,
-): UnaryHandlers<typeof CustomerServiceDesc> {
+  call: Call,
+  tenantId: string,
+  requestId: string,
+  schema: D,
+  work: (em: EntityManager) => Promise<Customer>,
+  wanted?: () => Pick<CustomerDetails, "email" | "phoneNumber" | "externalId">,
+): Promise<MessageShape<D>> {
+  const key = idempotencyKey(call, tenantId, requestId);
+  try {
+    return await runIdempotent(orm.em.fork(), key, codecFor(schema), async (em) =>
+      create(schema, { customer: customerToProto(await work(em)) } as never),
+    );
+  } catch (err) {
+    if (wanted === undefined) throw err;
+    return customers.explainConflict(err, orm.em.fork(), tenantId, wanted());
+  }
+}
+
+const validator = createValidator();
+
+/** The merged customer of an update must satisfy the same shape rules as a new one. */
+function validateMerged(merged: PbCustomer): void {
+  const result = validator.validate(CustomerSchema, merged);
+  if (result.kind === "valid") return;
+  if (result.kind === "error") throw result.error;
+  throw invalidArgument(
+    result.violations.map((v) => {
+      const path = pathToString(v.field);
+      return { field: path === "" ? "customer" : `customer.${path}`, ruleId: v.ruleId, message: v.message };
+    }),
+  );
+}
+
+function filterFingerprint(tenantId: string, filter: CustomerFilter): string {
+  return createHash("sha256").update(JSON.stringify([tenantId, filter])).digest("base64url").slice(0, 16);
+}
+
+export function customerHandlers(orm: MikroORM, customers: CustomerService): UnaryHandlers<typeof CustomerServiceDesc> {
   return {
     async createCustomer(req, call) {
-      const tenantId = tenantOf(call);
-      const input = newCustomerFromProto(req.customer!);
-      const key = idempotencyKey(call, tenantId, req.requestId);
-      return runIdempotent(orm.em.fork(), key, createCustomerCodec, async (em) =>
-        create(CreateCustomerResponseSchema, { customer: customerToProto(await customers.create(em, tenantId, input)) }),
-      );
+      const { tenantId, actor } = principalOf(call, req.requestId);
+      const draft = draftFromProto(req.customer!, undefined);
+      return write(orm, customers, call, tenantId, req.requestId, CreateCustomerResponseSchema, (em) =>
+        customers.create(em, tenantId, draft, actor), () => draft);
     },
 
     async getCustomer(req, call) {
-      const customer = await customers.get(orm.em.fork(), tenantOf(call), req.id);
-      return { customer: customerToProto(customer) };
+      const { tenantId } = principalOf(call, "");
+      return { customer: customerToProto(await customers.get(orm.em.fork(), tenantId, req.id)) };
+    },
+
+    async listCustomers(req, call) {
+      const { tenantId } = principalOf(call, "");
+      const filter: CustomerFilter = {
+        ...(req.status ? { status: statusMap.fromPb(req.status) } : {}),
+        ...(req.type ? { type: typeMap.fromPb(req.type) } : {}),
+        ...(req.email ? { email: req.email.trim().toLowerCase() } : {}),
+        ...(req.phoneNumber ? { phoneNumber: req.phoneNumber } : {}),
+        ...(req.externalId ? { externalId: req.externalId } : {}),
+        ...(req.createdAfter ? { createdAfter: timestampDate(req.createdAfter) } : {}),
+        ...(req.createdBefore ? { createdBefore: timestampDate(req.createdBefore) } : {}),
+      };
+      const scope = filterFingerprint(tenantId, filter);
+      const cursor = decodePageToken(req.pageToken, "page_token", scope);
+      const limit = pageSize(req.pageSize);
+      const after = cursor ? { createTime: new Date(cursor.t), id: cursor.i } : undefined;
+      const rows = await customers.list(orm.em.fork(), tenantId, filter, limit + 1, after);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        customers: page.map(customerToProto),
+        nextPageToken: rows.length > limit && last ? encodePageToken({ t: last.createTime.toISOString(), i: last.id }, scope) : "",
+      };
+    },
+
+    async updateCustomer(req, call) {
+      const { tenantId, actor } = principalOf(call, req.requestId);
+      const request = req.customer!;
+      if (request.id === "") {
+        throw invalidArgument([{ field: "customer.id", ruleId: "required", message: "names the customer to update and is required" }]);
+      }
+      let draft: DetailsDraft | undefined;
+      return write(
+        orm,
+        customers,
+        call,
+        tenantId,
+        req.requestId,
+        UpdateCustomerResponseSchema,
+        (em) =>
+          customers.update(em, tenantId, request.id, request.etag, (current) => {
+            const paths = resolvePaths(req.updateMask, request, current.type);
+            const merged = mergePaths(customerToProto(current), request, paths);
+            validateMerged(merged);
+            return (draft = draftFromProto(merged, current));
+          }, actor),
+        () => draft ?? { email: "", phoneNumber: null, externalId: null },
+      );
+    },
+
+    async activateCustomer(req, call) {
+      const { tenantId, actor } = principalOf(call, req.requestId);
+      const reason = reasonMap.fromPb(req.reason) ?? null;
+      return write(orm, customers, call, tenantId, req.requestId, ActivateCustomerResponseSchema, (em) =>
+        customers.transition(em, tenantId, req.id, req.etag, { action: "activate", reason, note: req.note }, actor));
+    },
+
+    async suspendCustomer(req, call) {
+      const { tenantId, actor } = principalOf(call, req.requestId);
+      const reason = reasonMap.fromPb(req.reason) ?? null;
+      return write(orm, customers, call, tenantId, req.requestId, SuspendCustomerResponseSchema, (em) =>
+        customers.transition(em, tenantId, req.id, req.etag, { action: "suspend", reason, note: req.note }, actor));
+    },
+
+    async closeCustomer(req, call) {
+      const { tenantId, actor } = principalOf(call, req.requestId);
+      const reason = reasonMap.fromPb(req.reason) ?? null;
+      return write(orm, customers, call, tenantId, req.requestId, CloseCustomerResponseSchema, (em) =>
+        customers.transition(em, tenantId, req.id, req.etag, { action: "close", reason, note: req.note }, actor));
+    },
+
+    async linkCustomer(req, call) {
+      const { tenantId, actor } = principalOf(call, req.requestId);
+      const link = req.link!;
+      return write(orm, customers, call, tenantId, req.requestId, LinkCustomerResponseSchema, (em) =>
+        customers.link(em, tenantId, req.id, req.etag, linkKindMap.fromPb(link.kind)!, link.externalId, actor));
+    },
+
+    async unlinkCustomer(req, call) {
+      const { tenantId, actor } = principalOf(call, req.requestId);
+      return write(orm, customers, call, tenantId, req.requestId, UnlinkCustomerResponseSchema, (em) =>
+        customers.unlink(em, tenantId, req.id, req.etag, linkKindMap.fromPb(req.kind)!, req.externalId, actor));
     },
   };
 }

@@ -1,19 +1,88 @@
-// Customer use cases. Each runs inside the transaction it is given (see db/idempotency.ts).
+// Customer use cases. Each runs inside the transaction it is given (see db/idempotency.ts) and
+// writes exactly one event row with its change. Government identifiers arrive in plain text and
+// are sealed here, with the row and field as associated data, before the domain sees them.
 import { randomUUID } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/postgresql";
-import { notFound } from "../errors.js";
-import { registerCustomer, type Customer, type NewCustomer } from "./customer.js";
-import type { CustomerRepository } from "./customer.repository.js";
+import { UniqueConstraintViolationException } from "@mikro-orm/core";
+import { AppError, invalidArgument, notFound, type FieldViolation } from "../errors.js";
+import type { FieldCipher } from "../db/field-cipher.js";
+import type { EventRepository } from "../events/event.repository.js";
+import {
+  addLink,
+  changedFields,
+  checkEtag,
+  registerCustomer,
+  removeLink,
+  transition,
+  updateCustomer,
+  type BusinessProfile,
+  type Customer,
+  type CustomerDetails,
+  type IndividualProfile,
+  type LinkKind,
+  type Representative,
+  type SealedIdentifier,
+  type Transition,
+} from "./customer.js";
+import {
+  UNIQUE_CONSTRAINTS,
+  type CustomerCursor,
+  type CustomerFilter,
+  type CustomerRepository,
+  type UniqueField,
+} from "./customer.repository.js";
+
+/** An identifier as a caller sends it. */
+export interface PlainIdentifier {
+  readonly type: string;
+  readonly value: string;
+}
+type IdentifierDraft = SealedIdentifier | PlainIdentifier | null;
+
+export type IndividualDraft = Omit<IndividualProfile, "nationalId"> & { readonly nationalId: IdentifierDraft };
+export type BusinessDraft = Omit<BusinessProfile, "taxId"> & { readonly taxId: IdentifierDraft };
+/** Customer details as requested: identifiers may still be in plain text, representatives may
+ * lack ids (new) or carry the id of an existing one (kept). */
+export interface DetailsDraft extends Omit<CustomerDetails, "profile"> {
+  readonly profile: IndividualDraft | BusinessDraft;
+}
+
+/** Who made a change, for the audit trail. */
+export interface Actor {
+  readonly id: string;
+  readonly requestId: string | null;
+}
+
+const EVENT_TYPES = {
+  activate: "CUSTOMER_ACTIVATED",
+  suspend: "CUSTOMER_SUSPENDED",
+  close: "CUSTOMER_CLOSED",
+} as const;
+
+const CONFLICT_REASONS: Record<UniqueField, string> = {
+  email: "EMAIL_ALREADY_EXISTS",
+  phone_number: "PHONE_NUMBER_ALREADY_EXISTS",
+  external_id: "EXTERNAL_ID_ALREADY_EXISTS",
+};
+
+function last4(value: string): string {
+  return value.replace(/[^A-Za-z0-9]/g, "").slice(-4);
+}
 
 export class CustomerService {
   constructor(
     private readonly repo: CustomerRepository,
+    private readonly events: EventRepository,
+    private readonly cipher: FieldCipher,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async create(em: EntityManager, tenantId: string, input: NewCustomer): Promise<Customer> {
-    const customer = registerCustomer(tenantId, randomUUID(), input, this.now());
+  async create(em: EntityManager, tenantId: string, draft: DetailsDraft, actor: Actor): Promise<Customer> {
+    const id = randomUUID();
+    const details = this.resolve(tenantId, id, draft, undefined);
+    const customer = registerCustomer(tenantId, id, details, this.now());
     await this.repo.insert(em, customer);
+    await this.record(em, customer, "CUSTOMER_CREATED", actor, { changed: [] });
     return customer;
   }
 
@@ -21,5 +90,132 @@ export class CustomerService {
     const customer = await this.repo.findById(em, tenantId, id);
     if (customer === null) throw notFound("CUSTOMER_NOT_FOUND", `customer ${id} not found`);
     return customer;
+  }
+
+  list(em: EntityManager, tenantId: string, filter: CustomerFilter, limit: number, after?: CustomerCursor): Promise<Customer[]> {
+    return this.repo.list(em, tenantId, filter, limit, after);
+  }
+
+  /** `desired` turns the current customer into the requested details (field-mask merge). */
+  async update(
+    em: EntityManager,
+    tenantId: string,
+    id: string,
+    etag: string,
+    desired: (current: Customer) => DetailsDraft,
+    actor: Actor,
+  ): Promise<Customer> {
+    const current = await this.get(em, tenantId, id);
+    checkEtag(current, etag);
+    const details = this.resolve(tenantId, id, desired(current), current);
+    const next = updateCustomer(current, details, this.now());
+    const changed = changedFields(current, next);
+    if (changed.length === 0) return current; // nothing to write, no event, same etag
+    await this.save(em, current, next);
+    await this.record(em, next, "CUSTOMER_UPDATED", actor, { changed });
+    return next;
+  }
+
+  async transition(em: EntityManager, tenantId: string, id: string, etag: string, t: Transition, actor: Actor): Promise<Customer> {
+    const current = await this.get(em, tenantId, id);
+    checkEtag(current, etag);
+    const next = transition(current, t, this.now());
+    await this.save(em, current, next);
+    await this.record(em, next, EVENT_TYPES[t.action], actor, { changed: ["status"], reason: next.statusReason, note: t.note });
+    return next;
+  }
+
+  async link(em: EntityManager, tenantId: string, id: string, etag: string, kind: LinkKind, externalId: string, actor: Actor) {
+    const current = await this.get(em, tenantId, id);
+    checkEtag(current, etag);
+    const next = addLink(current, kind, externalId, this.now());
+    await this.save(em, current, next);
+    await this.record(em, next, "CUSTOMER_LINKED", actor, { changed: ["links"], note: `${kind}` });
+    return next;
+  }
+
+  async unlink(em: EntityManager, tenantId: string, id: string, etag: string, kind: LinkKind, externalId: string, actor: Actor) {
+    const current = await this.get(em, tenantId, id);
+    checkEtag(current, etag);
+    const next = removeLink(current, kind, externalId, this.now());
+    await this.save(em, current, next);
+    await this.record(em, next, "CUSTOMER_UNLINKED", actor, { changed: ["links"], note: `${kind}` });
+    return next;
+  }
+
+  /**
+   * Turns a unique-index violation from a create or update into ALREADY_EXISTS naming the field
+   * and the customer that holds the value; rethrows anything else. Called after the failed
+   * transaction rolled back, so it reads on a fresh connection.
+   */
+  async explainConflict(err: unknown, em: EntityManager, tenantId: string, wanted: Pick<CustomerDetails, "email" | "phoneNumber" | "externalId">): Promise<never> {
+    const constraint = (err as { constraint?: unknown }).constraint;
+    const field = err instanceof UniqueConstraintViolationException && typeof constraint === "string" ? UNIQUE_CONSTRAINTS[constraint] : undefined;
+    if (field === undefined) throw err;
+    const value = field === "email" ? wanted.email.trim().toLowerCase() : field === "phone_number" ? wanted.phoneNumber : wanted.externalId;
+    const holder = value ? await this.repo.findLiveBy(em, tenantId, field, value) : null;
+    throw new AppError("ALREADY_EXISTS", `another customer of this tenant already has this ${field.replace("_", " ")}`, {
+      reason: CONFLICT_REASONS[field],
+      metadata: holder ? { customer_id: holder, field } : { field },
+    });
+  }
+
+  private async save(em: EntityManager, current: Customer, next: Customer): Promise<void> {
+    if (!(await this.repo.update(em, next, current.version))) {
+      throw new AppError("ABORTED", "the customer was changed by another request meanwhile; read it again and retry", {
+        reason: "CONCURRENT_MODIFICATION",
+      });
+    }
+  }
+
+  private async record(
+    em: EntityManager,
+    c: Customer,
+    type: string,
+    actor: Actor,
+    extra: { changed: string[]; reason?: string | null; note?: string },
+  ): Promise<void> {
+    await this.events.append(em, {
+      tenantId: c.tenantId,
+      customerId: c.id,
+      type,
+      actor: actor.id,
+      requestId: actor.requestId,
+      reason: extra.reason ?? null,
+      note: extra.note ?? "",
+      changedFields: extra.changed,
+      time: c.updateTime,
+    });
+  }
+
+  /** Seals plain identifiers and settles representative ids against the current customer. */
+  private resolve(tenantId: string, customerId: string, draft: DetailsDraft, current: Customer | undefined): CustomerDetails {
+    const violations: FieldViolation[] = [];
+    const seal = (field: string, id: IdentifierDraft): SealedIdentifier | null => {
+      if (id === null || "sealed" in id) return id;
+      return { type: id.type, last4: last4(id.value), sealed: this.cipher.seal(id.value, `${tenantId}/${customerId}/${field}`) };
+    };
+    const p = draft.profile;
+    let profile: CustomerDetails["profile"];
+    if (p.kind === "individual") {
+      profile = { ...p, nationalId: seal("individual.national_id", p.nationalId) };
+    } else {
+      const known = new Map(
+        (current?.profile.kind === "business" ? current.profile.representatives : []).map((r) => [r.id, r]),
+      );
+      const representatives: Representative[] = p.representatives.map((r, i) => {
+        if (r.id !== "" && !known.has(r.id)) {
+          violations.push({
+            field: `customer.business.representatives.${i}.id`,
+            ruleId: "representative.id_known",
+            message: "is not one of this customer's representatives (leave it empty to add a new one)",
+          });
+        }
+        return { ...r, id: r.id === "" ? randomUUID() : r.id };
+      });
+      profile = { ...p, taxId: seal("business.tax_id", p.taxId), representatives };
+    }
+    if (violations.length > 0) throw invalidArgument(violations);
+    return { ...draft, profile };
   }
 }

@@ -1,20 +1,100 @@
-// The customer domain model and its creation rules. Pure: no protobuf, ORM or transport here.
+// The customer domain model and its rules: registration, updates, contact verification flags,
+// lifecycle transitions, links. Pure: no protobuf, ORM, transport or crypto here (government
+// identifiers arrive already sealed by the service).
+import { parsePhoneNumberFromString } from "libphonenumber-js/max";
+import { AppError, invalidArgument, type FieldViolation } from "../errors.js";
+import { allowedTransitions, nextStatus, type LifecycleAction } from "./lifecycle.js";
 
 export type CustomerType = "individual" | "business";
 export type CustomerStatus = "pending" | "active" | "suspended" | "closed";
+export type BusinessEntityType =
+  | "sole_proprietorship"
+  | "partnership"
+  | "llc"
+  | "corporation"
+  | "non_profit"
+  | "trust"
+  | "other";
+export type RepresentativeRole = "director" | "beneficial_owner" | "controller" | "authorized_signer";
+export type LinkKind = "kyc_case" | "wallet" | "account" | "card";
+export type StatusReason =
+  | "onboarding_completed"
+  | "customer_request"
+  | "fraud"
+  | "compliance_review"
+  | "resolved"
+  | "duplicate"
+  | "inactivity"
+  | "deceased_or_dissolved"
+  | "other";
+
+export interface CalendarDate {
+  readonly year: number;
+  readonly month: number;
+  readonly day: number;
+}
+
+/** A government identifier as stored: only its type, last four characters and ciphertext. */
+export interface SealedIdentifier {
+  readonly type: string;
+  readonly last4: string;
+  readonly sealed: string;
+}
+
+export interface Address {
+  readonly line1: string;
+  readonly line2: string;
+  readonly city: string;
+  readonly region: string;
+  readonly postalCode: string;
+  readonly countryCode: string;
+}
+
+export interface Representative {
+  readonly id: string;
+  readonly givenName: string;
+  readonly familyName: string;
+  readonly dateOfBirth: CalendarDate | null;
+  readonly nationality: string;
+  readonly email: string;
+  readonly roles: readonly RepresentativeRole[];
+  readonly ownershipBasisPoints: number;
+  readonly title: string;
+}
 
 export interface IndividualProfile {
   readonly kind: "individual";
   readonly givenName: string;
+  readonly middleName: string;
   readonly familyName: string;
+  readonly dateOfBirth: CalendarDate | null;
+  readonly nationality: string;
+  readonly taxResidencyCountry: string;
+  readonly nationalId: SealedIdentifier | null;
+  readonly occupation: string;
 }
 
 export interface BusinessProfile {
   readonly kind: "business";
   readonly legalName: string;
+  readonly tradingName: string;
+  readonly entityType: BusinessEntityType | null;
+  readonly registrationNumber: string;
+  readonly taxId: SealedIdentifier | null;
+  readonly incorporationCountry: string;
+  readonly incorporationDate: CalendarDate | null;
+  readonly website: string;
+  readonly industry: string;
+  readonly representatives: readonly Representative[];
 }
 
 export type Profile = IndividualProfile | BusinessProfile;
+
+export interface CustomerLink {
+  readonly kind: LinkKind;
+  readonly externalId: string;
+  readonly linkTime: Date;
+}
 
 export interface Customer {
   readonly tenantId: string;
@@ -27,40 +107,240 @@ export interface Customer {
   readonly phoneNumber: string | null;
   readonly phoneVerified: boolean;
   readonly countryCode: string;
+  readonly address: Address | null;
+  readonly externalId: string | null;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly links: readonly CustomerLink[];
+  readonly statusReason: StatusReason | null;
+  readonly statusNote: string;
+  readonly statusTime: Date;
   readonly version: number;
   readonly createTime: Date;
   readonly updateTime: Date;
 }
 
-/** What a caller supplies to register a customer (shape already validated). */
-export interface NewCustomer {
+/** The changeable part of a customer: what create and update both produce, fully resolved. */
+export interface CustomerDetails {
   readonly profile: Profile;
   readonly email: string;
   readonly phoneNumber: string | null;
   readonly countryCode: string;
+  readonly address: Address | null;
+  readonly externalId: string | null;
+  readonly metadata: Readonly<Record<string, string>>;
 }
 
-/** Emails are compared and stored in lower case (RFC 5321 local parts are case-sensitive in
- * theory, but no provider a fintech customer uses treats them so, and duplicates hurt more). */
+export const MAX_LINKS = 100;
+export const FULL_OWNERSHIP_BASIS_POINTS = 10_000;
+
+/** Emails are stored and compared in lower case: mailbox providers fintech customers use treat
+ * local parts case-insensitively, and a duplicate account hurts more than a theoretical clash. */
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-/** A new customer: PENDING, contacts unverified. */
-export function registerCustomer(tenantId: string, id: string, input: NewCustomer, now: Date): Customer {
+export function isRealDate(d: CalendarDate): boolean {
+  if (d.month < 1 || d.month > 12 || d.day < 1) return false;
+  const probe = new Date(Date.UTC(d.year, d.month - 1, d.day));
+  return probe.getUTCFullYear() === d.year && probe.getUTCMonth() === d.month - 1 && probe.getUTCDate() === d.day;
+}
+
+function compareDate(a: CalendarDate, b: CalendarDate): number {
+  return a.year - b.year || a.month - b.month || a.day - b.day;
+}
+
+export function toCalendarDate(t: Date): CalendarDate {
+  return { year: t.getUTCFullYear(), month: t.getUTCMonth() + 1, day: t.getUTCDate() };
+}
+
+function checkPastDate(field: string, d: CalendarDate | null, today: CalendarDate, minYear: number, out: FieldViolation[]) {
+  if (d === null) return;
+  if (!isRealDate(d)) {
+    out.push({ field, ruleId: "date.valid", message: "must be a real calendar date (year, month and day)" });
+  } else if (compareDate(d, today) > 0) {
+    out.push({ field, ruleId: "date.not_future", message: "must not be in the future" });
+  } else if (d.year < minYear) {
+    out.push({ field, ruleId: "date.min_year", message: `must be in ${minYear} or later` });
+  }
+}
+
+/** The business rules every customer satisfies after create and after each update. Shape rules
+ * (lengths, patterns, enums) were already checked by protovalidate. `path` prefixes fields. */
+export function checkDetails(d: CustomerDetails, now: Date, path = "customer"): FieldViolation[] {
+  const out: FieldViolation[] = [];
+  const today = toCalendarDate(now);
+  if (d.phoneNumber !== null) {
+    const phone = parsePhoneNumberFromString(d.phoneNumber);
+    if (phone === undefined || !phone.isValid()) {
+      out.push({
+        field: `${path}.phone_number`,
+        ruleId: "phone_number.valid",
+        message: "is not a valid phone number (E.164, checked against the numbering plan of its country code)",
+      });
+    }
+  }
+  const p = d.profile;
+  if (p.kind === "individual") {
+    checkPastDate(`${path}.individual.date_of_birth`, p.dateOfBirth, today, 1900, out);
+  } else {
+    checkPastDate(`${path}.business.incorporation_date`, p.incorporationDate, today, 1600, out);
+    p.representatives.forEach((r, i) =>
+      checkPastDate(`${path}.business.representatives.${i}.date_of_birth`, r.dateOfBirth, today, 1900, out),
+    );
+    const total = p.representatives.reduce((sum, r) => sum + r.ownershipBasisPoints, 0);
+    if (total > FULL_OWNERSHIP_BASIS_POINTS) {
+      out.push({
+        field: `${path}.business.representatives`,
+        ruleId: "representatives.ownership_total",
+        message: `ownership_basis_points add up to ${total}, more than 10000 (100 %)`,
+      });
+    }
+  }
+  return out;
+}
+
+/** A new customer: PENDING, contacts unverified. Throws INVALID_ARGUMENT on a broken rule. */
+export function registerCustomer(tenantId: string, id: string, details: CustomerDetails, now: Date): Customer {
+  const violations = checkDetails(details, now);
+  if (violations.length > 0) throw invalidArgument(violations);
   return {
     tenantId,
     id,
-    type: input.profile.kind,
+    type: details.profile.kind,
     status: "pending",
-    profile: input.profile,
-    email: normaliseEmail(input.email),
+    ...details,
+    email: normaliseEmail(details.email),
     emailVerified: false,
-    phoneNumber: input.phoneNumber,
     phoneVerified: false,
-    countryCode: input.countryCode,
+    links: [],
+    statusReason: null,
+    statusNote: "",
+    statusTime: now,
     version: 1,
     createTime: now,
     updateTime: now,
   };
+}
+
+function closedError(c: Customer): AppError {
+  return new AppError("FAILED_PRECONDITION", `customer ${c.id} is closed`, { reason: "CUSTOMER_CLOSED" });
+}
+
+/** Stale-etag check shared by every write. An empty etag means "no condition". */
+export function checkEtag(c: Customer, etag: string): void {
+  if (etag !== "" && etag !== String(c.version)) {
+    throw new AppError("ABORTED", `etag "${etag}" is stale: the customer is at "${c.version}"; read it again`, {
+      reason: "ETAG_MISMATCH",
+      metadata: { current_etag: String(c.version) },
+    });
+  }
+}
+
+/** The customer with new details. A changed email or phone number loses its verified flag. */
+export function updateCustomer(c: Customer, details: CustomerDetails, now: Date): Customer {
+  if (c.status === "closed") throw closedError(c);
+  if (details.profile.kind !== c.type) {
+    throw invalidArgument([{ field: "customer.type", ruleId: "type.immutable", message: "cannot be changed" }]);
+  }
+  const violations = checkDetails(details, now);
+  if (violations.length > 0) throw invalidArgument(violations);
+  const email = normaliseEmail(details.email);
+  return {
+    ...c,
+    ...details,
+    email,
+    emailVerified: c.emailVerified && email === c.email,
+    phoneVerified: c.phoneVerified && details.phoneNumber === c.phoneNumber,
+    version: c.version + 1,
+    updateTime: now,
+  };
+}
+
+export interface Transition {
+  readonly action: LifecycleAction;
+  readonly reason: StatusReason | null;
+  readonly note: string;
+}
+
+/** What is still missing before a customer may be activated (empty: nothing). */
+export function activationBlockers(c: Customer): Array<{ type: string; subject: string; description: string }> {
+  const out: Array<{ type: string; subject: string; description: string }> = [];
+  if (!c.emailVerified) out.push({ type: "EMAIL_NOT_VERIFIED", subject: "email", description: "verify the email address first" });
+  if (!c.phoneVerified) {
+    out.push({
+      type: "PHONE_NOT_VERIFIED",
+      subject: "phone_number",
+      description: c.phoneNumber === null ? "add a phone number and verify it first" : "verify the phone number first",
+    });
+  }
+  return out;
+}
+
+export function transition(c: Customer, t: Transition, now: Date): Customer {
+  const to = nextStatus(c.status, t.action);
+  if (to === undefined) {
+    throw new AppError("FAILED_PRECONDITION", `cannot ${t.action} a customer in status ${c.status.toUpperCase()}`, {
+      reason: "TRANSITION_NOT_ALLOWED",
+      metadata: { status: c.status.toUpperCase(), action: t.action.toUpperCase() },
+    });
+  }
+  if (t.action === "activate") {
+    const blockers = activationBlockers(c);
+    if (blockers.length > 0) {
+      throw new AppError("FAILED_PRECONDITION", `customer ${c.id} cannot be activated yet: ${blockers.map((b) => b.type).join(", ")}`, {
+        reason: "ACTIVATION_REQUIREMENTS_NOT_MET",
+        preconditions: blockers,
+      });
+    }
+  }
+  const defaultReason: StatusReason | null =
+    t.action === "activate" ? (c.status === "suspended" ? "resolved" : "onboarding_completed") : null;
+  return {
+    ...c,
+    status: to,
+    statusReason: t.reason ?? defaultReason,
+    statusNote: t.note,
+    statusTime: now,
+    version: c.version + 1,
+    updateTime: now,
+  };
+}
+
+export function addLink(c: Customer, kind: LinkKind, externalId: string, now: Date): Customer {
+  if (c.status === "closed") throw closedError(c);
+  if (c.links.some((l) => l.kind === kind && l.externalId === externalId)) {
+    throw new AppError("ALREADY_EXISTS", `the customer already has this ${kind} link`, { reason: "LINK_ALREADY_EXISTS" });
+  }
+  if (c.links.length >= MAX_LINKS) {
+    throw new AppError("FAILED_PRECONDITION", `a customer has at most ${MAX_LINKS} links`, { reason: "TOO_MANY_LINKS" });
+  }
+  return { ...c, links: [...c.links, { kind, externalId, linkTime: now }], version: c.version + 1, updateTime: now };
+}
+
+export function removeLink(c: Customer, kind: LinkKind, externalId: string, now: Date): Customer {
+  const links = c.links.filter((l) => !(l.kind === kind && l.externalId === externalId));
+  if (links.length === c.links.length) {
+    throw new AppError("NOT_FOUND", `the customer has no such ${kind} link`, { reason: "LINK_NOT_FOUND" });
+  }
+  return { ...c, links, version: c.version + 1, updateTime: now };
+}
+
+export { allowedTransitions };
+
+/** Names (never values) of the fields that differ, for the audit trail. */
+export function changedFields(before: Customer, after: Customer): string[] {
+  const out: string[] = [];
+  const top = ["email", "phoneNumber", "countryCode", "address", "externalId", "metadata"] as const;
+  const snake: Record<string, string> = { phoneNumber: "phone_number", countryCode: "country_code", externalId: "external_id" };
+  for (const k of top) {
+    if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) out.push(snake[k] ?? k);
+  }
+  const bp = before.profile as unknown as Record<string, unknown>;
+  const ap = after.profile as unknown as Record<string, unknown>;
+  for (const k of Object.keys(ap)) {
+    if (k !== "kind" && JSON.stringify(bp[k]) !== JSON.stringify(ap[k])) {
+      out.push(`${after.type}.${k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`)}`);
+    }
+  }
+  return out;
 }

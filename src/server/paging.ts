@@ -15,30 +15,37 @@ export interface Cursor {
   readonly i: string;
 }
 
-export function encodePageToken(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify(cursor)).toString("base64url");
+/** `scope` binds the token to what it pages over (e.g. tenant + filters): a token used with
+ * another scope is refused. */
+export function encodePageToken(cursor: Cursor, scope = ""): string {
+  return Buffer.from(JSON.stringify({ ...cursor, s: scope })).toString("base64url");
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-export function decodePageToken(token: string, field: string): Cursor | undefined {
+export function decodePageToken(token: string, field: string, scope = ""): Cursor | undefined {
   if (token === "") return undefined;
+  let parsed: { t?: unknown; i?: unknown; s?: unknown } | undefined;
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      typeof parsed === "object" &&
-      parsed !== null &&
-      typeof (parsed as Cursor).t === "string" &&
-      typeof (parsed as Cursor).i === "string" &&
-      UUID.test((parsed as Cursor).i)
-    ) {
-      return { t: (parsed as Cursor).t, i: (parsed as Cursor).i };
-    }
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as typeof parsed;
   } catch {
-    // fall through
+    // not ours
   }
-  throw invalidArgument(
-    [{ field, ruleId: "page_token.valid", message: "is not a token issued by this service" }],
-    "INVALID_PAGE_TOKEN",
-  );
+  const valid =
+    typeof parsed === "object" &&
+    parsed !== null &&
+    typeof parsed.t === "string" &&
+    !Number.isNaN(new Date(parsed.t).getTime()) &&
+    typeof parsed.i === "string" &&
+    UUID.test(parsed.i);
+  if (!valid) {
+    throw invalidArgument([{ field, ruleId: "page_token.valid", message: "is not a token issued by this service" }], "INVALID_PAGE_TOKEN");
+  }
+  if ((parsed!.s ?? "") !== scope) {
+    throw invalidArgument(
+      [{ field, ruleId: "page_token.scope", message: "was issued for other filters or another tenant; start again without a token" }],
+      "INVALID_PAGE_TOKEN",
+    );
+  }
+  return { t: parsed!.t as string, i: parsed!.i as string };
 }

@@ -22,6 +22,6 @@ describe("invalid configuration", () => {
     const r = await run({ NODE_ENV: "production" });
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain("NODE_ENV=production requires DATABASE_URL and CUSTOMERMS_ADMIN_TOKEN");
+    expect(r.stderr).toContain("NODE_ENV=production requires DATABASE_URL, CUSTOMERMS_ADMIN_TOKEN and CUSTOMERMS_MASTER_KEY");
   });
 });

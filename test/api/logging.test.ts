@@ -21,7 +21,7 @@ describe("RPC logs", () => {
     const md = metadata(bearer(tenant.apiKey));
     const pii = {
       email: "grace.hopper.logtest@example.com",
-      phone: "+447700900123",
+      phone: "+447911123457",
       given: "Gracelogtest",
       family: "Hopperlogtest",
     };

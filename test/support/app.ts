@@ -13,6 +13,9 @@ import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { TenantService } from "../../gen/finhub/tenant/v1/tenant_service_pb.js";
 
+/** One fixed key for every test server, so servers sharing the run's database agree. */
+export const TEST_MASTER_KEY = Buffer.alloc(32, 0x5a).toString("base64");
+
 export interface TestServer {
   readonly app: App;
   readonly port: number;
@@ -40,6 +43,7 @@ export async function startServer(
     DATABASE_POOL_MAX: "4",
     CUSTOMERMS_DATA_DIR: dataDir,
     CUSTOMERMS_ADMIN_TOKEN: adminToken,
+    CUSTOMERMS_MASTER_KEY: TEST_MASTER_KEY,
     CUSTOMERMS_MIGRATE_ON_START: "false",
     CUSTOMERMS_SHUTDOWN_GRACE_MS: "2000",
     LOG_LEVEL: "silent",

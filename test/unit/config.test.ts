@@ -25,7 +25,8 @@ describe("loadConfig", () => {
     [{ CUSTOMERMS_ADMIN_TOKEN: "short" }, "CUSTOMERMS_ADMIN_TOKEN: must be at least 32 characters"],
     [{ CUSTOMERMS_CORS_ORIGINS: "https://ok.example, not an origin" }, 'CUSTOMERMS_CORS_ORIGINS: "not an origin"'],
     [{ CUSTOMERMS_MIGRATE_ON_START: "maybe" }, "CUSTOMERMS_MIGRATE_ON_START"],
-    [{ NODE_ENV: "production", DATABASE_URL: "postgres://db/x" }, "requires CUSTOMERMS_ADMIN_TOKEN"],
+    [{ NODE_ENV: "production", DATABASE_URL: "postgres://db/x" }, "requires CUSTOMERMS_ADMIN_TOKEN and CUSTOMERMS_MASTER_KEY"],
+    [{ CUSTOMERMS_MASTER_KEY: "dG9vIHNob3J0" }, "CUSTOMERMS_MASTER_KEY: must be 32 random bytes, base64-encoded"],
   ])("%o is refused with a clear message", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -36,6 +37,7 @@ describe("loadConfig", () => {
       NODE_ENV: "production",
       DATABASE_URL: "postgresql://db.internal/customers",
       CUSTOMERMS_ADMIN_TOKEN: "x".repeat(40),
+      CUSTOMERMS_MASTER_KEY: Buffer.alloc(32, 7).toString("base64"),
       CUSTOMERMS_CORS_ORIGINS: "https://app.example.com, http://localhost:5173",
     });
     expect(c.host).toBe("0.0.0.0");

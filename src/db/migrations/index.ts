@@ -2,7 +2,9 @@
 // review it, then add it below.
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261128170318_init } from "./Migration20261128170318_init.js";
+import { Migration20261128172353_customers_complete } from "./Migration20261128172353_customers_complete.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128170318_init", class: Migration20261128170318_init },
+  { name: "Migration20261128172353_customers_complete", class: Migration20261128172353_customers_complete },
 ];

@@ -7,13 +7,15 @@ import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Date } from "../../../google/type/date_pb.js";
+import { file_google_type_date } from "../../../google/type/date_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file finhub/customer/v1/customer.proto.
  */
 export const file_finhub_customer_v1_customer: GenFile = /*@__PURE__*/
-  fileDesc("CiFmaW5odWIvY3VzdG9tZXIvdjEvY3VzdG9tZXIucHJvdG8SEmZpbmh1Yi5jdXN0b21lci52MSKvBgoIQ3VzdG9tZXISCgoCaWQYASABKAkSOAoEdHlwZRgCIAEoDjIgLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lclR5cGVCCLpIBYIBAhABEjIKBnN0YXR1cxgDIAEoDjIiLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lclN0YXR1cxI7CgppbmRpdmlkdWFsGAQgASgLMiUuZmluaHViLmN1c3RvbWVyLnYxLkluZGl2aWR1YWxQcm9maWxlSAASNwoIYnVzaW5lc3MYBSABKAsyIy5maW5odWIuY3VzdG9tZXIudjEuQnVzaW5lc3NQcm9maWxlSAASGQoFZW1haWwYBiABKAlCCrpIB3IFGP4BYAESNAoMcGhvbmVfbnVtYmVyGAcgASgJQh66SBvYAQFyFjIUXlwrWzEtOV1bMC05XXs2LDE0fSQSFgoOZW1haWxfdmVyaWZpZWQYCCABKAgSFgoOcGhvbmVfdmVyaWZpZWQYCSABKAgSJwoMY291bnRyeV9jb2RlGAogASgJQhG6SA5yDDIKXltBLVpdezJ9JBIMCgRldGFnGAsgASgJEi8KC2NyZWF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6hgK6SIICGv8BCh1jdXN0b21lci50eXBlX21hdGNoZXNfcHJvZmlsZRJ4dHlwZSBtdXN0IGJlIHVuc2V0IG9yIG1hdGNoIHRoZSBwcm9maWxlIChDVVNUT01FUl9UWVBFX0lORElWSURVQUwgd2l0aCBpbmRpdmlkdWFsLCBDVVNUT01FUl9UWVBFX0JVU0lORVNTIHdpdGggYnVzaW5lc3MpGmR0aGlzLnR5cGUgPT0gMCB8fCAodGhpcy50eXBlID09IDEgJiYgaGFzKHRoaXMuaW5kaXZpZHVhbCkpIHx8ICh0aGlzLnR5cGUgPT0gMiAmJiBoYXModGhpcy5idXNpbmVzcykpQhAKB3Byb2ZpbGUSBbpIAggBIoYCChFJbmRpdmlkdWFsUHJvZmlsZRJ3CgpnaXZlbl9uYW1lGAEgASgJQmO6SGC6AVYKDnN0cmluZy50cmltbWVkEiVtdXN0IG5vdCBzdGFydCBvciBlbmQgd2l0aCB3aGl0ZXNwYWNlGh10aGlzLm1hdGNoZXMoJ15cXFMoLipcXFMpPyQnKcgBAXICGGQSeAoLZmFtaWx5X25hbWUYAiABKAlCY7pIYLoBVgoOc3RyaW5nLnRyaW1tZWQSJW11c3Qgbm90IHN0YXJ0IG9yIGVuZCB3aXRoIHdoaXRlc3BhY2UaHXRoaXMubWF0Y2hlcygnXlxcUyguKlxcUyk/JCcpyAEBcgIYZCKLAQoPQnVzaW5lc3NQcm9maWxlEngKCmxlZ2FsX25hbWUYASABKAlCZLpIYboBVgoOc3RyaW5nLnRyaW1tZWQSJW11c3Qgbm90IHN0YXJ0IG9yIGVuZCB3aXRoIHdoaXRlc3BhY2UaHXRoaXMubWF0Y2hlcygnXlxcUyguKlxcUyk/JCcpyAEBcgMYyAEqZwoMQ3VzdG9tZXJUeXBlEh0KGUNVU1RPTUVSX1RZUEVfVU5TUEVDSUZJRUQQABIcChhDVVNUT01FUl9UWVBFX0lORElWSURVQUwQARIaChZDVVNUT01FUl9UWVBFX0JVU0lORVNTEAIqpQEKDkN1c3RvbWVyU3RhdHVzEh8KG0NVU1RPTUVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0NVU1RPTUVSX1NUQVRVU19QRU5ESU5HEAESGgoWQ1VTVE9NRVJfU1RBVFVTX0FDVElWRRACEh0KGUNVU1RPTUVSX1NUQVRVU19TVVNQRU5ERUQQAxIaChZDVVNUT01FUl9TVEFUVVNfQ0xPU0VEEARiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+  fileDesc("CiFmaW5odWIvY3VzdG9tZXIvdjEvY3VzdG9tZXIucHJvdG8SEmZpbmh1Yi5jdXN0b21lci52MSKbCgoIQ3VzdG9tZXISCgoCaWQYASABKAkSOAoEdHlwZRgCIAEoDjIgLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lclR5cGVCCLpIBYIBAhABEjIKBnN0YXR1cxgDIAEoDjIiLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lclN0YXR1cxI7CgppbmRpdmlkdWFsGAQgASgLMiUuZmluaHViLmN1c3RvbWVyLnYxLkluZGl2aWR1YWxQcm9maWxlSAASNwoIYnVzaW5lc3MYBSABKAsyIy5maW5odWIuY3VzdG9tZXIudjEuQnVzaW5lc3NQcm9maWxlSAASGQoFZW1haWwYBiABKAlCCrpIB3IFGP4BYAESNAoMcGhvbmVfbnVtYmVyGAcgASgJQh66SBvYAQFyFjIUXlwrWzEtOV1bMC05XXs2LDE0fSQSFgoOZW1haWxfdmVyaWZpZWQYCCABKAgSFgoOcGhvbmVfdmVyaWZpZWQYCSABKAgSJwoMY291bnRyeV9jb2RlGAogASgJQhG6SA5yDDIKXltBLVpdezJ9JBIMCgRldGFnGAsgASgJEi8KC2NyZWF0ZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoHYWRkcmVzcxgOIAEoCzIbLmZpbmh1Yi5jdXN0b21lci52MS5BZGRyZXNzEjAKC2V4dGVybmFsX2lkGA8gASgJQhu6SBjYAQFyExiAATIOXltceDIxLVx4N2VdKyQSaAoIbWV0YWRhdGEYECADKAsyKi5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIuTWV0YWRhdGFFbnRyeUIqukgnmgEkEDIiGXIXEAEYKDIRXltBLVphLXowLTlfLi1dKyQqBXIDGPQDEi8KBWxpbmtzGBEgAygLMiAuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyTGluaxI3Cg1zdGF0dXNfcmVhc29uGBIgASgOMiAuZmluaHViLmN1c3RvbWVyLnYxLlN0YXR1c1JlYXNvbhITCgtzdGF0dXNfbm90ZRgTIAEoCRIvCgtzdGF0dXNfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPwoTYWxsb3dlZF90cmFuc2l0aW9ucxgVIAMoDjIiLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lclN0YXR1cxovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAE6hgK6SIICGv8BCh1jdXN0b21lci50eXBlX21hdGNoZXNfcHJvZmlsZRJ4dHlwZSBtdXN0IGJlIHVuc2V0IG9yIG1hdGNoIHRoZSBwcm9maWxlIChDVVNUT01FUl9UWVBFX0lORElWSURVQUwgd2l0aCBpbmRpdmlkdWFsLCBDVVNUT01FUl9UWVBFX0JVU0lORVNTIHdpdGggYnVzaW5lc3MpGmR0aGlzLnR5cGUgPT0gMCB8fCAodGhpcy50eXBlID09IDEgJiYgaGFzKHRoaXMuaW5kaXZpZHVhbCkpIHx8ICh0aGlzLnR5cGUgPT0gMiAmJiBoYXModGhpcy5idXNpbmVzcykpQhAKB3Byb2ZpbGUSBbpIAggBIrgBCgdBZGRyZXNzEhoKBWxpbmUxGAEgASgJQgu6SAjIAQFyAxjIARIXCgVsaW5lMhgCIAEoCUIIukgFcgMYyAESGAoEY2l0eRgDIAEoCUIKukgHyAEBcgIYZBIXCgZyZWdpb24YBCABKAlCB7pIBHICGGQSHAoLcG9zdGFsX2NvZGUYBSABKAlCB7pIBHICGBQSJwoMY291bnRyeV9jb2RlGAYgASgJQhG6SA5yDDIKXltBLVpdezJ9JCKJAQoUR292ZXJubWVudElkZW50aWZpZXISLwoEdHlwZRgBIAEoCUIhukgechwyGl5bQS1aXXsyfV9bQS1aMC05X117MiwzMH0kEioKBXZhbHVlGAIgASgJQhu6SBhyFhhAMhJeW0EtWmEtejAtOSAuLy1dKiQSFAoMbWFza2VkX3ZhbHVlGAMgASgJIp8ECg5SZXByZXNlbnRhdGl2ZRIXCgJpZBgBIAEoCUILukgI2AEBcgOwAQESdwoKZ2l2ZW5fbmFtZRgCIAEoCUJjukhgugFWCg5zdHJpbmcudHJpbW1lZBIlbXVzdCBub3Qgc3RhcnQgb3IgZW5kIHdpdGggd2hpdGVzcGFjZRoddGhpcy5tYXRjaGVzKCdeXFxTKC4qXFxTKT8kJynIAQFyAhhkEngKC2ZhbWlseV9uYW1lGAMgASgJQmO6SGC6AVYKDnN0cmluZy50cmltbWVkEiVtdXN0IG5vdCBzdGFydCBvciBlbmQgd2l0aCB3aGl0ZXNwYWNlGh10aGlzLm1hdGNoZXMoJ15cXFMoLipcXFMpPyQnKcgBAXICGGQSKAoNZGF0ZV9vZl9iaXJ0aBgEIAEoCzIRLmdvb2dsZS50eXBlLkRhdGUSKQoLbmF0aW9uYWxpdHkYBSABKAlCFLpIEdgBAXIMMgpeW0EtWl17Mn0kEhwKBWVtYWlsGAYgASgJQg26SArYAQFyBRj+AWABEkwKBXJvbGVzGAcgAygOMiYuZmluaHViLmN1c3RvbWVyLnYxLlJlcHJlc2VudGF0aXZlUm9sZUIVukgSkgEPCAEQBBgBIgeCAQQQASAAEigKFm93bmVyc2hpcF9iYXNpc19wb2ludHMYCCABKA1CCLpIBSoDGJBOEhYKBXRpdGxlGAkgASgJQge6SARyAhhkIqYBCgxDdXN0b21lckxpbmsSNgoEa2luZBgBIAEoDjIcLmZpbmh1Yi5jdXN0b21lci52MS5MaW5rS2luZEIKukgHggEEEAEgABIvCgtleHRlcm5hbF9pZBgCIAEoCUIaukgXchUQARiAATIOXltceDIxLVx4N2VdKyQSLQoJbGlua190aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLyBAoRSW5kaXZpZHVhbFByb2ZpbGUSdwoKZ2l2ZW5fbmFtZRgBIAEoCUJjukhgugFWCg5zdHJpbmcudHJpbW1lZBIlbXVzdCBub3Qgc3RhcnQgb3IgZW5kIHdpdGggd2hpdGVzcGFjZRoddGhpcy5tYXRjaGVzKCdeXFxTKC4qXFxTKT8kJynIAQFyAhhkEngKC2ZhbWlseV9uYW1lGAIgASgJQmO6SGC6AVYKDnN0cmluZy50cmltbWVkEiVtdXN0IG5vdCBzdGFydCBvciBlbmQgd2l0aCB3aGl0ZXNwYWNlGh10aGlzLm1hdGNoZXMoJ15cXFMoLipcXFMpPyQnKcgBAXICGGQSgwEKC21pZGRsZV9uYW1lGAMgASgJQm66SGu6AWQKDnN0cmluZy50cmltbWVkEiVtdXN0IG5vdCBzdGFydCBvciBlbmQgd2l0aCB3aGl0ZXNwYWNlGit0aGlzID09ICcnIHx8IHRoaXMubWF0Y2hlcygnXlxcUyguKlxcUyk/JCcpcgIYZBIoCg1kYXRlX29mX2JpcnRoGAQgASgLMhEuZ29vZ2xlLnR5cGUuRGF0ZRIpCgtuYXRpb25hbGl0eRgFIAEoCUIUukgR2AEBcgwyCl5bQS1aXXsyfSQSMwoVdGF4X3Jlc2lkZW5jeV9jb3VudHJ5GAYgASgJQhS6SBHYAQFyDDIKXltBLVpdezJ9JBI9CgtuYXRpb25hbF9pZBgHIAEoCzIoLmZpbmh1Yi5jdXN0b21lci52MS5Hb3Zlcm5tZW50SWRlbnRpZmllchIbCgpvY2N1cGF0aW9uGAggASgJQge6SARyAhhkIsUECg9CdXNpbmVzc1Byb2ZpbGUSeAoKbGVnYWxfbmFtZRgBIAEoCUJkukhhugFWCg5zdHJpbmcudHJpbW1lZBIlbXVzdCBub3Qgc3RhcnQgb3IgZW5kIHdpdGggd2hpdGVzcGFjZRoddGhpcy5tYXRjaGVzKCdeXFxTKC4qXFxTKT8kJynIAQFyAxjIARIeCgx0cmFkaW5nX25hbWUYAiABKAlCCLpIBXIDGMgBEkUKC2VudGl0eV90eXBlGAMgASgOMiYuZmluaHViLmN1c3RvbWVyLnYxLkJ1c2luZXNzRW50aXR5VHlwZUIIukgFggECEAESJAoTcmVnaXN0cmF0aW9uX251bWJlchgEIAEoCUIHukgEcgIYQBI4CgZ0YXhfaWQYBSABKAsyKC5maW5odWIuY3VzdG9tZXIudjEuR292ZXJubWVudElkZW50aWZpZXISMwoVaW5jb3Jwb3JhdGlvbl9jb3VudHJ5GAYgASgJQhS6SBHYAQFyDDIKXltBLVpdezJ9JBItChJpbmNvcnBvcmF0aW9uX2RhdGUYByABKAsyES5nb29nbGUudHlwZS5EYXRlEisKB3dlYnNpdGUYCCABKAlCGrpIF9gBAXISGIAQMgpeaHR0cHM/Oi8viAEBEhkKCGluZHVzdHJ5GAkgASgJQge6SARyAhhkEkUKD3JlcHJlc2VudGF0aXZlcxgKIAMoCzIiLmZpbmh1Yi5jdXN0b21lci52MS5SZXByZXNlbnRhdGl2ZUIIukgFkgECEBkqZwoMQ3VzdG9tZXJUeXBlEh0KGUNVU1RPTUVSX1RZUEVfVU5TUEVDSUZJRUQQABIcChhDVVNUT01FUl9UWVBFX0lORElWSURVQUwQARIaChZDVVNUT01FUl9UWVBFX0JVU0lORVNTEAIqpQEKDkN1c3RvbWVyU3RhdHVzEh8KG0NVU1RPTUVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0NVU1RPTUVSX1NUQVRVU19QRU5ESU5HEAESGgoWQ1VTVE9NRVJfU1RBVFVTX0FDVElWRRACEh0KGUNVU1RPTUVSX1NUQVRVU19TVVNQRU5ERUQQAxIaChZDVVNUT01FUl9TVEFUVVNfQ0xPU0VEEAQqtwIKEkJ1c2luZXNzRW50aXR5VHlwZRIkCiBCVVNJTkVTU19FTlRJVFlfVFlQRV9VTlNQRUNJRklFRBAAEiwKKEJVU0lORVNTX0VOVElUWV9UWVBFX1NPTEVfUFJPUFJJRVRPUlNISVAQARIkCiBCVVNJTkVTU19FTlRJVFlfVFlQRV9QQVJUTkVSU0hJUBACEhwKGEJVU0lORVNTX0VOVElUWV9UWVBFX0xMQxADEiQKIEJVU0lORVNTX0VOVElUWV9UWVBFX0NPUlBPUkFUSU9OEAQSIwofQlVTSU5FU1NfRU5USVRZX1RZUEVfTk9OX1BST0ZJVBAFEh4KGkJVU0lORVNTX0VOVElUWV9UWVBFX1RSVVNUEAYSHgoaQlVTSU5FU1NfRU5USVRZX1RZUEVfT1RIRVIQByrUAQoSUmVwcmVzZW50YXRpdmVSb2xlEiMKH1JFUFJFU0VOVEFUSVZFX1JPTEVfVU5TUEVDSUZJRUQQABIgChxSRVBSRVNFTlRBVElWRV9ST0xFX0RJUkVDVE9SEAESKAokUkVQUkVTRU5UQVRJVkVfUk9MRV9CRU5FRklDSUFMX09XTkVSEAISIgoeUkVQUkVTRU5UQVRJVkVfUk9MRV9DT05UUk9MTEVSEAMSKQolUkVQUkVTRU5UQVRJVkVfUk9MRV9BVVRIT1JJWkVEX1NJR05FUhAEKn4KCExpbmtLaW5kEhkKFUxJTktfS0lORF9VTlNQRUNJRklFRBAAEhYKEkxJTktfS0lORF9LWUNfQ0FTRRABEhQKEExJTktfS0lORF9XQUxMRVQQAhIVChFMSU5LX0tJTkRfQUNDT1VOVBADEhIKDkxJTktfS0lORF9DQVJEEAQq0AIKDFN0YXR1c1JlYXNvbhIdChlTVEFUVVNfUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiU1RBVFVTX1JFQVNPTl9PTkJPQVJESU5HX0NPTVBMRVRFRBABEiIKHlNUQVRVU19SRUFTT05fQ1VTVE9NRVJfUkVRVUVTVBACEhcKE1NUQVRVU19SRUFTT05fRlJBVUQQAxIjCh9TVEFUVVNfUkVBU09OX0NPTVBMSUFOQ0VfUkVWSUVXEAQSGgoWU1RBVFVTX1JFQVNPTl9SRVNPTFZFRBAFEhsKF1NUQVRVU19SRUFTT05fRFVQTElDQVRFEAYSHAoYU1RBVFVTX1JFQVNPTl9JTkFDVElWSVRZEAcSJwojU1RBVFVTX1JFQVNPTl9ERUNFQVNFRF9PUl9ESVNTT0xWRUQQCBIXChNTVEFUVVNfUkVBU09OX09USEVSEAliBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_google_type_date]);
 
 /**
  * A customer of a tenant: a person or a company.
@@ -124,6 +126,68 @@ export type Customer = Message<"finhub.customer.v1.Customer"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 13;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Optional. The customer's residential (individual) or registered (business) address.
+   *
+   * @generated from field: finhub.customer.v1.Address address = 14;
+   */
+  address?: Address | undefined;
+
+  /**
+   * Optional. The tenant's own identifier for this customer: 1 to 128 printable ASCII
+   * characters. No two non-closed customers of a tenant share one (ALREADY_EXISTS, reason
+   * EXTERNAL_ID_ALREADY_EXISTS, with the existing customer's id in ErrorInfo metadata).
+   *
+   * @generated from field: string external_id = 15;
+   */
+  externalId: string;
+
+  /**
+   * Optional. The tenant's own key/value annotations: at most 50 pairs, keys 1 to 40 characters
+   * of [A-Za-z0-9_.-], values at most 500 characters. NOT for personal data: metadata is neither
+   * encrypted nor redacted, and is copied into events.
+   *
+   * @generated from field: map<string, string> metadata = 16;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * Output only. Records of this customer in other FinHub services (KYC cases, wallets, ...),
+   * changed with LinkCustomer and UnlinkCustomer; oldest first.
+   *
+   * @generated from field: repeated finhub.customer.v1.CustomerLink links = 17;
+   */
+  links: CustomerLink[];
+
+  /**
+   * Output only. Why the customer is in its current status (set by the lifecycle RPCs).
+   *
+   * @generated from field: finhub.customer.v1.StatusReason status_reason = 18;
+   */
+  statusReason: StatusReason;
+
+  /**
+   * Output only. The free-text note given with the last status change.
+   *
+   * @generated from field: string status_note = 19;
+   */
+  statusNote: string;
+
+  /**
+   * Output only. When the status last changed (the creation time for a new customer).
+   *
+   * @generated from field: google.protobuf.Timestamp status_time = 20;
+   */
+  statusTime?: Timestamp | undefined;
+
+  /**
+   * Output only. The statuses the lifecycle allows from the current one, e.g. [ACTIVE, CLOSED]
+   * for PENDING. Allowed does not mean ready: ActivateCustomer also needs verified contacts.
+   *
+   * @generated from field: repeated finhub.customer.v1.CustomerStatus allowed_transitions = 21;
+   */
+  allowedTransitions: CustomerStatus[];
 };
 
 /**
@@ -132,6 +196,214 @@ export type Customer = Message<"finhub.customer.v1.Customer"> & {
  */
 export const CustomerSchema: GenMessage<Customer> = /*@__PURE__*/
   messageDesc(file_finhub_customer_v1_customer, 0);
+
+/**
+ * A postal address.
+ *
+ * @generated from message finhub.customer.v1.Address
+ */
+export type Address = Message<"finhub.customer.v1.Address"> & {
+  /**
+   * Required. Street address, first line: 1 to 200 characters.
+   *
+   * @generated from field: string line1 = 1;
+   */
+  line1: string;
+
+  /**
+   * Optional. Second line: at most 200 characters.
+   *
+   * @generated from field: string line2 = 2;
+   */
+  line2: string;
+
+  /**
+   * Required. City or locality: 1 to 100 characters.
+   *
+   * @generated from field: string city = 3;
+   */
+  city: string;
+
+  /**
+   * Optional. State, province, county or region: at most 100 characters.
+   *
+   * @generated from field: string region = 4;
+   */
+  region: string;
+
+  /**
+   * Optional (required in countries that use postal codes): at most 20 characters.
+   *
+   * @generated from field: string postal_code = 5;
+   */
+  postalCode: string;
+
+  /**
+   * Required. ISO 3166-1 alpha-2, upper case.
+   *
+   * @generated from field: string country_code = 6;
+   */
+  countryCode: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.Address.
+ * Use `create(AddressSchema)` to create a new message.
+ */
+export const AddressSchema: GenMessage<Address> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer, 1);
+
+/**
+ * A government-issued identifier (national id, tax id, ...). Its value is write-only: it is
+ * stored encrypted (AES-256-GCM) and only ever returned masked.
+ *
+ * @generated from message finhub.customer.v1.GovernmentIdentifier
+ */
+export type GovernmentIdentifier = Message<"finhub.customer.v1.GovernmentIdentifier"> & {
+  /**
+   * Required. The kind of identifier: the issuing country and the scheme, upper case, e.g.
+   * "US_SSN", "US_EIN", "GB_NINO", "GB_CRN", "DE_STEUER_ID", "IN_PAN", "BR_CPF", "BR_CNPJ".
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * Input only: never returned. The identifier as issued: 4 to 64 characters of letters, digits,
+   * spaces and "-./". Required whenever this message is written.
+   *
+   * @generated from field: string value = 2;
+   */
+  value: string;
+
+  /**
+   * Output only. The last four characters of the value behind an ellipsis, e.g. "…6789".
+   *
+   * @generated from field: string masked_value = 3;
+   */
+  maskedValue: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.GovernmentIdentifier.
+ * Use `create(GovernmentIdentifierSchema)` to create a new message.
+ */
+export const GovernmentIdentifierSchema: GenMessage<GovernmentIdentifier> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer, 2);
+
+/**
+ * A person acting for, owning or controlling a business.
+ *
+ * @generated from message finhub.customer.v1.Representative
+ */
+export type Representative = Message<"finhub.customer.v1.Representative"> & {
+  /**
+   * Output only. Server-assigned UUID, kept across updates when the representative is sent back
+   * with it. An id that is not one of the customer's representatives fails with INVALID_ARGUMENT.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Required. Given name: 1 to 100 characters, no leading or trailing whitespace.
+   *
+   * @generated from field: string given_name = 2;
+   */
+  givenName: string;
+
+  /**
+   * Required. Family name: 1 to 100 characters, no leading or trailing whitespace.
+   *
+   * @generated from field: string family_name = 3;
+   */
+  familyName: string;
+
+  /**
+   * Optional. Date of birth: a real calendar date, not in the future, year 1900 or later.
+   *
+   * @generated from field: google.type.Date date_of_birth = 4;
+   */
+  dateOfBirth?: Date | undefined;
+
+  /**
+   * Optional. ISO 3166-1 alpha-2 country of citizenship.
+   *
+   * @generated from field: string nationality = 5;
+   */
+  nationality: string;
+
+  /**
+   * Optional. Contact email.
+   *
+   * @generated from field: string email = 6;
+   */
+  email: string;
+
+  /**
+   * Required. At least one role, each at most once.
+   *
+   * @generated from field: repeated finhub.customer.v1.RepresentativeRole roles = 7;
+   */
+  roles: RepresentativeRole[];
+
+  /**
+   * Share of the business owned, in basis points: 0 to 10000 (2500 = 25 %). The shares of all
+   * representatives add up to at most 10000 (INVALID_ARGUMENT otherwise).
+   *
+   * @generated from field: uint32 ownership_basis_points = 8;
+   */
+  ownershipBasisPoints: number;
+
+  /**
+   * Optional. Job title or position, at most 100 characters.
+   *
+   * @generated from field: string title = 9;
+   */
+  title: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.Representative.
+ * Use `create(RepresentativeSchema)` to create a new message.
+ */
+export const RepresentativeSchema: GenMessage<Representative> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer, 3);
+
+/**
+ * A record of the customer in another FinHub service.
+ *
+ * @generated from message finhub.customer.v1.CustomerLink
+ */
+export type CustomerLink = Message<"finhub.customer.v1.CustomerLink"> & {
+  /**
+   * Required. Which service and record kind.
+   *
+   * @generated from field: finhub.customer.v1.LinkKind kind = 1;
+   */
+  kind: LinkKind;
+
+  /**
+   * Required. The record's id in that service: 1 to 128 printable ASCII characters.
+   *
+   * @generated from field: string external_id = 2;
+   */
+  externalId: string;
+
+  /**
+   * Output only. When the link was made.
+   *
+   * @generated from field: google.protobuf.Timestamp link_time = 3;
+   */
+  linkTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message finhub.customer.v1.CustomerLink.
+ * Use `create(CustomerLinkSchema)` to create a new message.
+ */
+export const CustomerLinkSchema: GenMessage<CustomerLink> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer, 4);
 
 /**
  * Details of a natural person.
@@ -152,6 +424,48 @@ export type IndividualProfile = Message<"finhub.customer.v1.IndividualProfile"> 
    * @generated from field: string family_name = 2;
    */
   familyName: string;
+
+  /**
+   * Optional. Middle name(s): at most 100 characters, no leading or trailing whitespace.
+   *
+   * @generated from field: string middle_name = 3;
+   */
+  middleName: string;
+
+  /**
+   * Optional. Date of birth: a real calendar date, not in the future, year 1900 or later.
+   *
+   * @generated from field: google.type.Date date_of_birth = 4;
+   */
+  dateOfBirth?: Date | undefined;
+
+  /**
+   * Optional. ISO 3166-1 alpha-2 country of citizenship.
+   *
+   * @generated from field: string nationality = 5;
+   */
+  nationality: string;
+
+  /**
+   * Optional. ISO 3166-1 alpha-2 country where the person is resident for tax purposes.
+   *
+   * @generated from field: string tax_residency_country = 6;
+   */
+  taxResidencyCountry: string;
+
+  /**
+   * Optional. National identifier (SSN, NINO, ...): encrypted at rest, returned masked.
+   *
+   * @generated from field: finhub.customer.v1.GovernmentIdentifier national_id = 7;
+   */
+  nationalId?: GovernmentIdentifier | undefined;
+
+  /**
+   * Optional. Occupation in free text, at most 100 characters.
+   *
+   * @generated from field: string occupation = 8;
+   */
+  occupation: string;
 };
 
 /**
@@ -159,7 +473,7 @@ export type IndividualProfile = Message<"finhub.customer.v1.IndividualProfile"> 
  * Use `create(IndividualProfileSchema)` to create a new message.
  */
 export const IndividualProfileSchema: GenMessage<IndividualProfile> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer, 1);
+  messageDesc(file_finhub_customer_v1_customer, 5);
 
 /**
  * Details of a legal entity.
@@ -173,6 +487,70 @@ export type BusinessProfile = Message<"finhub.customer.v1.BusinessProfile"> & {
    * @generated from field: string legal_name = 1;
    */
   legalName: string;
+
+  /**
+   * Optional. The name the business trades under, at most 200 characters.
+   *
+   * @generated from field: string trading_name = 2;
+   */
+  tradingName: string;
+
+  /**
+   * Optional. The legal form.
+   *
+   * @generated from field: finhub.customer.v1.BusinessEntityType entity_type = 3;
+   */
+  entityType: BusinessEntityType;
+
+  /**
+   * Optional. Company registration number in the incorporation country's register (e.g. a
+   * Companies House number): at most 64 characters.
+   *
+   * @generated from field: string registration_number = 4;
+   */
+  registrationNumber: string;
+
+  /**
+   * Optional. Tax identifier (EIN, VAT, CNPJ, ...): encrypted at rest, returned masked.
+   *
+   * @generated from field: finhub.customer.v1.GovernmentIdentifier tax_id = 5;
+   */
+  taxId?: GovernmentIdentifier | undefined;
+
+  /**
+   * Optional. ISO 3166-1 alpha-2 country of incorporation.
+   *
+   * @generated from field: string incorporation_country = 6;
+   */
+  incorporationCountry: string;
+
+  /**
+   * Optional. Date of incorporation: a real calendar date, not in the future.
+   *
+   * @generated from field: google.type.Date incorporation_date = 7;
+   */
+  incorporationDate?: Date | undefined;
+
+  /**
+   * Optional. Website, an http(s) URL of at most 2048 characters.
+   *
+   * @generated from field: string website = 8;
+   */
+  website: string;
+
+  /**
+   * Optional. Industry in free text or a classification code (NAICS, NACE), at most 100 characters.
+   *
+   * @generated from field: string industry = 9;
+   */
+  industry: string;
+
+  /**
+   * Directors, beneficial owners, controllers and signers: at most 25.
+   *
+   * @generated from field: repeated finhub.customer.v1.Representative representatives = 10;
+   */
+  representatives: Representative[];
 };
 
 /**
@@ -180,7 +558,7 @@ export type BusinessProfile = Message<"finhub.customer.v1.BusinessProfile"> & {
  * Use `create(BusinessProfileSchema)` to create a new message.
  */
 export const BusinessProfileSchema: GenMessage<BusinessProfile> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer, 2);
+  messageDesc(file_finhub_customer_v1_customer, 6);
 
 /**
  * Whether a customer is a person (B2C) or a company (B2B). Set from the profile.
@@ -265,4 +643,252 @@ export enum CustomerStatus {
  */
 export const CustomerStatusSchema: GenEnum<CustomerStatus> = /*@__PURE__*/
   enumDesc(file_finhub_customer_v1_customer, 1);
+
+/**
+ * How a business is organised.
+ *
+ * @generated from enum finhub.customer.v1.BusinessEntityType
+ */
+export enum BusinessEntityType {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: BUSINESS_ENTITY_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A business owned and run by one person.
+   *
+   * @generated from enum value: BUSINESS_ENTITY_TYPE_SOLE_PROPRIETORSHIP = 1;
+   */
+  SOLE_PROPRIETORSHIP = 1,
+
+  /**
+   * Two or more owners sharing profits and liability.
+   *
+   * @generated from enum value: BUSINESS_ENTITY_TYPE_PARTNERSHIP = 2;
+   */
+  PARTNERSHIP = 2,
+
+  /**
+   * A limited liability company (LLC, Ltd, GmbH, SARL, ...).
+   *
+   * @generated from enum value: BUSINESS_ENTITY_TYPE_LLC = 3;
+   */
+  LLC = 3,
+
+  /**
+   * A corporation (Inc, PLC, AG, SA, ...).
+   *
+   * @generated from enum value: BUSINESS_ENTITY_TYPE_CORPORATION = 4;
+   */
+  CORPORATION = 4,
+
+  /**
+   * A non-profit organisation or charity.
+   *
+   * @generated from enum value: BUSINESS_ENTITY_TYPE_NON_PROFIT = 5;
+   */
+  NON_PROFIT = 5,
+
+  /**
+   * A trust.
+   *
+   * @generated from enum value: BUSINESS_ENTITY_TYPE_TRUST = 6;
+   */
+  TRUST = 6,
+
+  /**
+   * Anything else.
+   *
+   * @generated from enum value: BUSINESS_ENTITY_TYPE_OTHER = 7;
+   */
+  OTHER = 7,
+}
+
+/**
+ * Describes the enum finhub.customer.v1.BusinessEntityType.
+ */
+export const BusinessEntityTypeSchema: GenEnum<BusinessEntityType> = /*@__PURE__*/
+  enumDesc(file_finhub_customer_v1_customer, 2);
+
+/**
+ * What a representative is to the business. A person may hold several roles.
+ *
+ * @generated from enum finhub.customer.v1.RepresentativeRole
+ */
+export enum RepresentativeRole {
+  /**
+   * Not set; never valid.
+   *
+   * @generated from enum value: REPRESENTATIVE_ROLE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A member of the board or managing body.
+   *
+   * @generated from enum value: REPRESENTATIVE_ROLE_DIRECTOR = 1;
+   */
+  DIRECTOR = 1,
+
+  /**
+   * A natural person who owns or controls a share of the business (UBO).
+   *
+   * @generated from enum value: REPRESENTATIVE_ROLE_BENEFICIAL_OWNER = 2;
+   */
+  BENEFICIAL_OWNER = 2,
+
+  /**
+   * A person with significant control who is not necessarily an owner.
+   *
+   * @generated from enum value: REPRESENTATIVE_ROLE_CONTROLLER = 3;
+   */
+  CONTROLLER = 3,
+
+  /**
+   * A person allowed to act for the business (e.g. open accounts).
+   *
+   * @generated from enum value: REPRESENTATIVE_ROLE_AUTHORIZED_SIGNER = 4;
+   */
+  AUTHORIZED_SIGNER = 4,
+}
+
+/**
+ * Describes the enum finhub.customer.v1.RepresentativeRole.
+ */
+export const RepresentativeRoleSchema: GenEnum<RepresentativeRole> = /*@__PURE__*/
+  enumDesc(file_finhub_customer_v1_customer, 3);
+
+/**
+ * Kinds of records other FinHub services keep about a customer.
+ *
+ * @generated from enum finhub.customer.v1.LinkKind
+ */
+export enum LinkKind {
+  /**
+   * Not set; never valid.
+   *
+   * @generated from enum value: LINK_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A KYC/KYB case in the KYC service.
+   *
+   * @generated from enum value: LINK_KIND_KYC_CASE = 1;
+   */
+  KYC_CASE = 1,
+
+  /**
+   * A wallet in the wallet service.
+   *
+   * @generated from enum value: LINK_KIND_WALLET = 2;
+   */
+  WALLET = 2,
+
+  /**
+   * An account (e.g. a virtual IBAN) in the accounts service.
+   *
+   * @generated from enum value: LINK_KIND_ACCOUNT = 3;
+   */
+  ACCOUNT = 3,
+
+  /**
+   * A payment card in the cards service.
+   *
+   * @generated from enum value: LINK_KIND_CARD = 4;
+   */
+  CARD = 4,
+}
+
+/**
+ * Describes the enum finhub.customer.v1.LinkKind.
+ */
+export const LinkKindSchema: GenEnum<LinkKind> = /*@__PURE__*/
+  enumDesc(file_finhub_customer_v1_customer, 4);
+
+/**
+ * Why a customer's status changed.
+ *
+ * @generated from enum finhub.customer.v1.StatusReason
+ */
+export enum StatusReason {
+  /**
+   * Not set (a new customer).
+   *
+   * @generated from enum value: STATUS_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Onboarding finished: contacts verified, requirements met.
+   *
+   * @generated from enum value: STATUS_REASON_ONBOARDING_COMPLETED = 1;
+   */
+  ONBOARDING_COMPLETED = 1,
+
+  /**
+   * The customer asked for it.
+   *
+   * @generated from enum value: STATUS_REASON_CUSTOMER_REQUEST = 2;
+   */
+  CUSTOMER_REQUEST = 2,
+
+  /**
+   * Fraud is suspected or confirmed.
+   *
+   * @generated from enum value: STATUS_REASON_FRAUD = 3;
+   */
+  FRAUD = 3,
+
+  /**
+   * A compliance or AML review (sanctions, PEP, adverse media, ...).
+   *
+   * @generated from enum value: STATUS_REASON_COMPLIANCE_REVIEW = 4;
+   */
+  COMPLIANCE_REVIEW = 4,
+
+  /**
+   * A review or issue was resolved and the customer is reinstated.
+   *
+   * @generated from enum value: STATUS_REASON_RESOLVED = 5;
+   */
+  RESOLVED = 5,
+
+  /**
+   * The customer is a duplicate of another.
+   *
+   * @generated from enum value: STATUS_REASON_DUPLICATE = 6;
+   */
+  DUPLICATE = 6,
+
+  /**
+   * No activity for the tenant's dormancy period.
+   *
+   * @generated from enum value: STATUS_REASON_INACTIVITY = 7;
+   */
+  INACTIVITY = 7,
+
+  /**
+   * The individual died or the business was dissolved.
+   *
+   * @generated from enum value: STATUS_REASON_DECEASED_OR_DISSOLVED = 8;
+   */
+  DECEASED_OR_DISSOLVED = 8,
+
+  /**
+   * Anything else: a note is then required.
+   *
+   * @generated from enum value: STATUS_REASON_OTHER = 9;
+   */
+  OTHER = 9,
+}
+
+/**
+ * Describes the enum finhub.customer.v1.StatusReason.
+ */
+export const StatusReasonSchema: GenEnum<StatusReason> = /*@__PURE__*/
+  enumDesc(file_finhub_customer_v1_customer, 5);
 

@@ -5,15 +5,17 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import type { Customer } from "./customer_pb.js";
+import type { Customer, CustomerLink, CustomerStatus, CustomerType, LinkKind, StatusReason } from "./customer_pb.js";
 import { file_finhub_customer_v1_customer } from "./customer_pb.js";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file finhub/customer/v1/customer_service.proto.
  */
 export const file_finhub_customer_v1_customer_service: GenFile = /*@__PURE__*/
-  fileDesc("CilmaW5odWIvY3VzdG9tZXIvdjEvY3VzdG9tZXJfc2VydmljZS5wcm90bxISZmluaHViLmN1c3RvbWVyLnYxInAKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBI2CghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckIGukgDyAEBEh8KCnJlcXVlc3RfaWQYAiABKAlCC7pICNgBAXIDsAEBIkgKFkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIiKgoSR2V0Q3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASJFChNHZXRDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyMt8BCg9DdXN0b21lclNlcnZpY2USZwoOQ3JlYXRlQ3VzdG9tZXISKS5maW5odWIuY3VzdG9tZXIudjEuQ3JlYXRlQ3VzdG9tZXJSZXF1ZXN0GiouZmluaHViLmN1c3RvbWVyLnYxLkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USYwoLR2V0Q3VzdG9tZXISJi5maW5odWIuY3VzdG9tZXIudjEuR2V0Q3VzdG9tZXJSZXF1ZXN0GicuZmluaHViLmN1c3RvbWVyLnYxLkdldEN1c3RvbWVyUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_buf_validate_validate, file_finhub_customer_v1_customer]);
+  fileDesc("CilmaW5odWIvY3VzdG9tZXIvdjEvY3VzdG9tZXJfc2VydmljZS5wcm90bxISZmluaHViLmN1c3RvbWVyLnYxInAKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBI2CghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckIGukgDyAEBEh8KCnJlcXVlc3RfaWQYAiABKAlCC7pICNgBAXIDsAEBIkgKFkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIioAMKFExpc3RDdXN0b21lcnNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBI8CgZzdGF0dXMYAyABKA4yIi5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJTdGF0dXNCCLpIBYIBAhABEjgKBHR5cGUYBCABKA4yIC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJUeXBlQgi6SAWCAQIQARIXCgVlbWFpbBgFIAEoCUIIukgFcgMY/gESNAoMcGhvbmVfbnVtYmVyGAYgASgJQh66SBvYAQFyFjIUXlwrWzEtOV1bMC05XXs2LDE0fSQSHQoLZXh0ZXJuYWxfaWQYByABKAlCCLpIBXIDGIABEjEKDWNyZWF0ZWRfYWZ0ZXIYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhChVMaXN0Q3VzdG9tZXJzUmVzcG9uc2USLwoJY3VzdG9tZXJzGAEgAygLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKhAQoVVXBkYXRlQ3VzdG9tZXJSZXF1ZXN0EjYKCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyQga6SAPIAQESLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEh8KCnJlcXVlc3RfaWQYAyABKAlCC7pICNgBAXIDsAEBIkgKFlVwZGF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIitwIKF0FjdGl2YXRlQ3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARIVCgRldGFnGAIgASgJQge6SARyAhhAEjoKBnJlYXNvbhgDIAEoDjIgLmZpbmh1Yi5jdXN0b21lci52MS5TdGF0dXNSZWFzb25CCLpIBYIBAhABEhYKBG5vdGUYBCABKAlCCLpIBXIDGPQDEh8KCnJlcXVlc3RfaWQYBSABKAlCC7pICNgBAXIDsAEBOnq6SHcadQoXbm90ZS5yZXF1aXJlZF9mb3Jfb3RoZXISNWEgbm90ZSBpcyByZXF1aXJlZCB3aGVuIHJlYXNvbiBpcyBTVEFUVVNfUkVBU09OX09USEVSGiN0aGlzLnJlYXNvbiAhPSA5IHx8IHRoaXMubm90ZSAhPSAnJyJKChhBY3RpdmF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIiuAIKFlN1c3BlbmRDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEhUKBGV0YWcYAiABKAlCB7pIBHICGEASPAoGcmVhc29uGAMgASgOMiAuZmluaHViLmN1c3RvbWVyLnYxLlN0YXR1c1JlYXNvbkIKukgHggEEEAEgABIWCgRub3RlGAQgASgJQgi6SAVyAxj0AxIfCgpyZXF1ZXN0X2lkGAUgASgJQgu6SAjYAQFyA7ABATp6ukh3GnUKF25vdGUucmVxdWlyZWRfZm9yX290aGVyEjVhIG5vdGUgaXMgcmVxdWlyZWQgd2hlbiByZWFzb24gaXMgU1RBVFVTX1JFQVNPTl9PVEhFUhojdGhpcy5yZWFzb24gIT0gOSB8fCB0aGlzLm5vdGUgIT0gJyciSQoXU3VzcGVuZEN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIitgIKFENsb3NlQ3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARIVCgRldGFnGAIgASgJQge6SARyAhhAEjwKBnJlYXNvbhgDIAEoDjIgLmZpbmh1Yi5jdXN0b21lci52MS5TdGF0dXNSZWFzb25CCrpIB4IBBBABIAASFgoEbm90ZRgEIAEoCUIIukgFcgMY9AMSHwoKcmVxdWVzdF9pZBgFIAEoCUILukgI2AEBcgOwAQE6erpIdxp1Chdub3RlLnJlcXVpcmVkX2Zvcl9vdGhlchI1YSBub3RlIGlzIHJlcXVpcmVkIHdoZW4gcmVhc29uIGlzIFNUQVRVU19SRUFTT05fT1RIRVIaI3RoaXMucmVhc29uICE9IDkgfHwgdGhpcy5ub3RlICE9ICcnIkcKFUNsb3NlQ3VzdG9tZXJSZXNwb25zZRIuCghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lciKbAQoTTGlua0N1c3RvbWVyUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQESNgoEbGluaxgCIAEoCzIgLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckxpbmtCBrpIA8gBARIVCgRldGFnGAMgASgJQge6SARyAhhAEh8KCnJlcXVlc3RfaWQYBCABKAlCC7pICNgBAXIDsAEBIkYKFExpbmtDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyIr4BChVVbmxpbmtDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEjYKBGtpbmQYAiABKA4yHC5maW5odWIuY3VzdG9tZXIudjEuTGlua0tpbmRCCrpIB4IBBBABIAASHwoLZXh0ZXJuYWxfaWQYAyABKAlCCrpIB3IFEAEYgAESFQoEZXRhZxgEIAEoCUIHukgEcgIYQBIfCgpyZXF1ZXN0X2lkGAUgASgJQgu6SAjYAQFyA7ABASJIChZVbmxpbmtDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyIioKEkdldEN1c3RvbWVyUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQEiRQoTR2V0Q3VzdG9tZXJSZXNwb25zZRIuCghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lcjLABwoPQ3VzdG9tZXJTZXJ2aWNlEmcKDkNyZWF0ZUN1c3RvbWVyEikuZmluaHViLmN1c3RvbWVyLnYxLkNyZWF0ZUN1c3RvbWVyUmVxdWVzdBoqLmZpbmh1Yi5jdXN0b21lci52MS5DcmVhdGVDdXN0b21lclJlc3BvbnNlEmMKC0dldEN1c3RvbWVyEiYuZmluaHViLmN1c3RvbWVyLnYxLkdldEN1c3RvbWVyUmVxdWVzdBonLmZpbmh1Yi5jdXN0b21lci52MS5HZXRDdXN0b21lclJlc3BvbnNlIgOQAgESaQoNTGlzdEN1c3RvbWVycxIoLmZpbmh1Yi5jdXN0b21lci52MS5MaXN0Q3VzdG9tZXJzUmVxdWVzdBopLmZpbmh1Yi5jdXN0b21lci52MS5MaXN0Q3VzdG9tZXJzUmVzcG9uc2UiA5ACARJnCg5VcGRhdGVDdXN0b21lchIpLmZpbmh1Yi5jdXN0b21lci52MS5VcGRhdGVDdXN0b21lclJlcXVlc3QaKi5maW5odWIuY3VzdG9tZXIudjEuVXBkYXRlQ3VzdG9tZXJSZXNwb25zZRJtChBBY3RpdmF0ZUN1c3RvbWVyEisuZmluaHViLmN1c3RvbWVyLnYxLkFjdGl2YXRlQ3VzdG9tZXJSZXF1ZXN0GiwuZmluaHViLmN1c3RvbWVyLnYxLkFjdGl2YXRlQ3VzdG9tZXJSZXNwb25zZRJqCg9TdXNwZW5kQ3VzdG9tZXISKi5maW5odWIuY3VzdG9tZXIudjEuU3VzcGVuZEN1c3RvbWVyUmVxdWVzdBorLmZpbmh1Yi5jdXN0b21lci52MS5TdXNwZW5kQ3VzdG9tZXJSZXNwb25zZRJkCg1DbG9zZUN1c3RvbWVyEiguZmluaHViLmN1c3RvbWVyLnYxLkNsb3NlQ3VzdG9tZXJSZXF1ZXN0GikuZmluaHViLmN1c3RvbWVyLnYxLkNsb3NlQ3VzdG9tZXJSZXNwb25zZRJhCgxMaW5rQ3VzdG9tZXISJy5maW5odWIuY3VzdG9tZXIudjEuTGlua0N1c3RvbWVyUmVxdWVzdBooLmZpbmh1Yi5jdXN0b21lci52MS5MaW5rQ3VzdG9tZXJSZXNwb25zZRJnCg5VbmxpbmtDdXN0b21lchIpLmZpbmh1Yi5jdXN0b21lci52MS5VbmxpbmtDdXN0b21lclJlcXVlc3QaKi5maW5odWIuY3VzdG9tZXIudjEuVW5saW5rQ3VzdG9tZXJSZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate, file_finhub_customer_v1_customer, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Request of CustomerService.CreateCustomer.
@@ -66,6 +68,521 @@ export const CreateCustomerResponseSchema: GenMessage<CreateCustomerResponse> = 
   messageDesc(file_finhub_customer_v1_customer_service, 1);
 
 /**
+ * Request of CustomerService.ListCustomers. Every filter is optional; set filters combine with AND.
+ *
+ * @generated from message finhub.customer.v1.ListCustomersRequest
+ */
+export type ListCustomersRequest = Message<"finhub.customer.v1.ListCustomersRequest"> & {
+  /**
+   * Optional. Maximum number of customers to return: default 50, at most 500; negative values
+   * fail with INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * Optional. The `next_page_token` of a previous call. It must come with the same filters and
+   * the same API key's tenant: otherwise INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN).
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Only customers in this status.
+   *
+   * @generated from field: finhub.customer.v1.CustomerStatus status = 3;
+   */
+  status: CustomerStatus;
+
+  /**
+   * Only customers of this type.
+   *
+   * @generated from field: finhub.customer.v1.CustomerType type = 4;
+   */
+  type: CustomerType;
+
+  /**
+   * Only customers with this email (compared in lower case).
+   *
+   * @generated from field: string email = 5;
+   */
+  email: string;
+
+  /**
+   * Only customers with this phone number (E.164).
+   *
+   * @generated from field: string phone_number = 6;
+   */
+  phoneNumber: string;
+
+  /**
+   * Only the customer with this external_id.
+   *
+   * @generated from field: string external_id = 7;
+   */
+  externalId: string;
+
+  /**
+   * Only customers created at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp created_after = 8;
+   */
+  createdAfter?: Timestamp | undefined;
+
+  /**
+   * Only customers created before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp created_before = 9;
+   */
+  createdBefore?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message finhub.customer.v1.ListCustomersRequest.
+ * Use `create(ListCustomersRequestSchema)` to create a new message.
+ */
+export const ListCustomersRequestSchema: GenMessage<ListCustomersRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 2);
+
+/**
+ * Response of CustomerService.ListCustomers.
+ *
+ * @generated from message finhub.customer.v1.ListCustomersResponse
+ */
+export type ListCustomersResponse = Message<"finhub.customer.v1.ListCustomersResponse"> & {
+  /**
+   * Customers, newest first.
+   *
+   * @generated from field: repeated finhub.customer.v1.Customer customers = 1;
+   */
+  customers: Customer[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.ListCustomersResponse.
+ * Use `create(ListCustomersResponseSchema)` to create a new message.
+ */
+export const ListCustomersResponseSchema: GenMessage<ListCustomersResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 3);
+
+/**
+ * Request of CustomerService.UpdateCustomer.
+ *
+ * @generated from message finhub.customer.v1.UpdateCustomerRequest
+ */
+export type UpdateCustomerRequest = Message<"finhub.customer.v1.UpdateCustomerRequest"> & {
+  /**
+   * Required. The customer's new details; `customer.id` names the customer. If `customer.etag`
+   * is set, the update applies only if it is still the current etag (ABORTED otherwise).
+   *
+   * @generated from field: finhub.customer.v1.Customer customer = 1;
+   */
+  customer?: Customer | undefined;
+
+  /**
+   * Optional. Which fields to change, as paths in Customer: e.g. "email", "address",
+   * "address.city", "metadata", "individual.family_name", "business.representatives".
+   * Absent: every field that is set in `customer`. "*": replace all changeable fields (unset ones
+   * are cleared). Paths naming the type, the id, the other profile, or an output-only field fail
+   * with INVALID_ARGUMENT (reason INVALID_UPDATE_MASK).
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+
+  /**
+   * Optional but recommended. A UUID that makes retries safe (as in CreateCustomer).
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.UpdateCustomerRequest.
+ * Use `create(UpdateCustomerRequestSchema)` to create a new message.
+ */
+export const UpdateCustomerRequestSchema: GenMessage<UpdateCustomerRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 4);
+
+/**
+ * Response of CustomerService.UpdateCustomer.
+ *
+ * @generated from message finhub.customer.v1.UpdateCustomerResponse
+ */
+export type UpdateCustomerResponse = Message<"finhub.customer.v1.UpdateCustomerResponse"> & {
+  /**
+   * The customer after the update.
+   *
+   * @generated from field: finhub.customer.v1.Customer customer = 1;
+   */
+  customer?: Customer | undefined;
+};
+
+/**
+ * Describes the message finhub.customer.v1.UpdateCustomerResponse.
+ * Use `create(UpdateCustomerResponseSchema)` to create a new message.
+ */
+export const UpdateCustomerResponseSchema: GenMessage<UpdateCustomerResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 5);
+
+/**
+ * Request of CustomerService.ActivateCustomer.
+ *
+ * @generated from message finhub.customer.v1.ActivateCustomerRequest
+ */
+export type ActivateCustomerRequest = Message<"finhub.customer.v1.ActivateCustomerRequest"> & {
+  /**
+   * Required. The customer's UUID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Optional. Applies only if this is the current etag (ABORTED otherwise).
+   *
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+
+  /**
+   * Optional. Default STATUS_REASON_ONBOARDING_COMPLETED from PENDING,
+   * STATUS_REASON_RESOLVED from SUSPENDED.
+   *
+   * @generated from field: finhub.customer.v1.StatusReason reason = 3;
+   */
+  reason: StatusReason;
+
+  /**
+   * Optional. Free text for the audit trail, at most 500 characters; required with
+   * STATUS_REASON_OTHER. Not for personal data.
+   *
+   * @generated from field: string note = 4;
+   */
+  note: string;
+
+  /**
+   * Optional but recommended. A UUID that makes retries safe (as in CreateCustomer).
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.ActivateCustomerRequest.
+ * Use `create(ActivateCustomerRequestSchema)` to create a new message.
+ */
+export const ActivateCustomerRequestSchema: GenMessage<ActivateCustomerRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 6);
+
+/**
+ * Response of CustomerService.ActivateCustomer.
+ *
+ * @generated from message finhub.customer.v1.ActivateCustomerResponse
+ */
+export type ActivateCustomerResponse = Message<"finhub.customer.v1.ActivateCustomerResponse"> & {
+  /**
+   * The customer, now ACTIVE.
+   *
+   * @generated from field: finhub.customer.v1.Customer customer = 1;
+   */
+  customer?: Customer | undefined;
+};
+
+/**
+ * Describes the message finhub.customer.v1.ActivateCustomerResponse.
+ * Use `create(ActivateCustomerResponseSchema)` to create a new message.
+ */
+export const ActivateCustomerResponseSchema: GenMessage<ActivateCustomerResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 7);
+
+/**
+ * Request of CustomerService.SuspendCustomer.
+ *
+ * @generated from message finhub.customer.v1.SuspendCustomerRequest
+ */
+export type SuspendCustomerRequest = Message<"finhub.customer.v1.SuspendCustomerRequest"> & {
+  /**
+   * Required. The customer's UUID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Optional. Applies only if this is the current etag (ABORTED otherwise).
+   *
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+
+  /**
+   * Required. Why the customer is suspended.
+   *
+   * @generated from field: finhub.customer.v1.StatusReason reason = 3;
+   */
+  reason: StatusReason;
+
+  /**
+   * Optional. Free text for the audit trail, at most 500 characters; required with
+   * STATUS_REASON_OTHER. Not for personal data.
+   *
+   * @generated from field: string note = 4;
+   */
+  note: string;
+
+  /**
+   * Optional but recommended. A UUID that makes retries safe (as in CreateCustomer).
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.SuspendCustomerRequest.
+ * Use `create(SuspendCustomerRequestSchema)` to create a new message.
+ */
+export const SuspendCustomerRequestSchema: GenMessage<SuspendCustomerRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 8);
+
+/**
+ * Response of CustomerService.SuspendCustomer.
+ *
+ * @generated from message finhub.customer.v1.SuspendCustomerResponse
+ */
+export type SuspendCustomerResponse = Message<"finhub.customer.v1.SuspendCustomerResponse"> & {
+  /**
+   * The customer, now SUSPENDED.
+   *
+   * @generated from field: finhub.customer.v1.Customer customer = 1;
+   */
+  customer?: Customer | undefined;
+};
+
+/**
+ * Describes the message finhub.customer.v1.SuspendCustomerResponse.
+ * Use `create(SuspendCustomerResponseSchema)` to create a new message.
+ */
+export const SuspendCustomerResponseSchema: GenMessage<SuspendCustomerResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 9);
+
+/**
+ * Request of CustomerService.CloseCustomer.
+ *
+ * @generated from message finhub.customer.v1.CloseCustomerRequest
+ */
+export type CloseCustomerRequest = Message<"finhub.customer.v1.CloseCustomerRequest"> & {
+  /**
+   * Required. The customer's UUID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Optional. Applies only if this is the current etag (ABORTED otherwise).
+   *
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+
+  /**
+   * Required. Why the customer is closed.
+   *
+   * @generated from field: finhub.customer.v1.StatusReason reason = 3;
+   */
+  reason: StatusReason;
+
+  /**
+   * Optional. Free text for the audit trail, at most 500 characters; required with
+   * STATUS_REASON_OTHER. Not for personal data.
+   *
+   * @generated from field: string note = 4;
+   */
+  note: string;
+
+  /**
+   * Optional but recommended. A UUID that makes retries safe (as in CreateCustomer).
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.CloseCustomerRequest.
+ * Use `create(CloseCustomerRequestSchema)` to create a new message.
+ */
+export const CloseCustomerRequestSchema: GenMessage<CloseCustomerRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 10);
+
+/**
+ * Response of CustomerService.CloseCustomer.
+ *
+ * @generated from message finhub.customer.v1.CloseCustomerResponse
+ */
+export type CloseCustomerResponse = Message<"finhub.customer.v1.CloseCustomerResponse"> & {
+  /**
+   * The customer, now CLOSED.
+   *
+   * @generated from field: finhub.customer.v1.Customer customer = 1;
+   */
+  customer?: Customer | undefined;
+};
+
+/**
+ * Describes the message finhub.customer.v1.CloseCustomerResponse.
+ * Use `create(CloseCustomerResponseSchema)` to create a new message.
+ */
+export const CloseCustomerResponseSchema: GenMessage<CloseCustomerResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 11);
+
+/**
+ * Request of CustomerService.LinkCustomer.
+ *
+ * @generated from message finhub.customer.v1.LinkCustomerRequest
+ */
+export type LinkCustomerRequest = Message<"finhub.customer.v1.LinkCustomerRequest"> & {
+  /**
+   * Required. The customer's UUID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Required. The link to add (its link_time is set by the server).
+   *
+   * @generated from field: finhub.customer.v1.CustomerLink link = 2;
+   */
+  link?: CustomerLink | undefined;
+
+  /**
+   * Optional. Applies only if this is the current etag (ABORTED otherwise).
+   *
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+
+  /**
+   * Optional but recommended. A UUID that makes retries safe (as in CreateCustomer).
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.LinkCustomerRequest.
+ * Use `create(LinkCustomerRequestSchema)` to create a new message.
+ */
+export const LinkCustomerRequestSchema: GenMessage<LinkCustomerRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 12);
+
+/**
+ * Response of CustomerService.LinkCustomer.
+ *
+ * @generated from message finhub.customer.v1.LinkCustomerResponse
+ */
+export type LinkCustomerResponse = Message<"finhub.customer.v1.LinkCustomerResponse"> & {
+  /**
+   * The customer with the new link.
+   *
+   * @generated from field: finhub.customer.v1.Customer customer = 1;
+   */
+  customer?: Customer | undefined;
+};
+
+/**
+ * Describes the message finhub.customer.v1.LinkCustomerResponse.
+ * Use `create(LinkCustomerResponseSchema)` to create a new message.
+ */
+export const LinkCustomerResponseSchema: GenMessage<LinkCustomerResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 13);
+
+/**
+ * Request of CustomerService.UnlinkCustomer.
+ *
+ * @generated from message finhub.customer.v1.UnlinkCustomerRequest
+ */
+export type UnlinkCustomerRequest = Message<"finhub.customer.v1.UnlinkCustomerRequest"> & {
+  /**
+   * Required. The customer's UUID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Required. The kind of the link to remove.
+   *
+   * @generated from field: finhub.customer.v1.LinkKind kind = 2;
+   */
+  kind: LinkKind;
+
+  /**
+   * Required. The external_id of the link to remove.
+   *
+   * @generated from field: string external_id = 3;
+   */
+  externalId: string;
+
+  /**
+   * Optional. Applies only if this is the current etag (ABORTED otherwise).
+   *
+   * @generated from field: string etag = 4;
+   */
+  etag: string;
+
+  /**
+   * Optional but recommended. A UUID that makes retries safe (as in CreateCustomer).
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.UnlinkCustomerRequest.
+ * Use `create(UnlinkCustomerRequestSchema)` to create a new message.
+ */
+export const UnlinkCustomerRequestSchema: GenMessage<UnlinkCustomerRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 14);
+
+/**
+ * Response of CustomerService.UnlinkCustomer.
+ *
+ * @generated from message finhub.customer.v1.UnlinkCustomerResponse
+ */
+export type UnlinkCustomerResponse = Message<"finhub.customer.v1.UnlinkCustomerResponse"> & {
+  /**
+   * The customer without the link.
+   *
+   * @generated from field: finhub.customer.v1.Customer customer = 1;
+   */
+  customer?: Customer | undefined;
+};
+
+/**
+ * Describes the message finhub.customer.v1.UnlinkCustomerResponse.
+ * Use `create(UnlinkCustomerResponseSchema)` to create a new message.
+ */
+export const UnlinkCustomerResponseSchema: GenMessage<UnlinkCustomerResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 15);
+
+/**
  * Request of CustomerService.GetCustomer.
  *
  * @generated from message finhub.customer.v1.GetCustomerRequest
@@ -84,7 +601,7 @@ export type GetCustomerRequest = Message<"finhub.customer.v1.GetCustomerRequest"
  * Use `create(GetCustomerRequestSchema)` to create a new message.
  */
 export const GetCustomerRequestSchema: GenMessage<GetCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 2);
+  messageDesc(file_finhub_customer_v1_customer_service, 16);
 
 /**
  * Response of CustomerService.GetCustomer.
@@ -105,7 +622,7 @@ export type GetCustomerResponse = Message<"finhub.customer.v1.GetCustomerRespons
  * Use `create(GetCustomerResponseSchema)` to create a new message.
  */
 export const GetCustomerResponseSchema: GenMessage<GetCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 3);
+  messageDesc(file_finhub_customer_v1_customer_service, 17);
 
 /**
  * Registers and reads a tenant's customers.
@@ -122,9 +639,16 @@ export const CustomerService: GenService<{
   /**
    * Registers a customer in status CUSTOMER_STATUS_PENDING, with unverified contacts.
    *
+   * Errors: INVALID_ARGUMENT for malformed fields and for business rules (phone number not valid,
+   * date of birth in the future, representatives' ownership above 100 %), each with a violation;
+   * ALREADY_EXISTS when a non-closed customer of the tenant has the same email (reason
+   * EMAIL_ALREADY_EXISTS), phone number (PHONE_NUMBER_ALREADY_EXISTS) or external_id
+   * (EXTERNAL_ID_ALREADY_EXISTS), with that customer's id in ErrorInfo metadata "customer_id".
+   *
    * Idempotent with `request_id`: a retry with the same id and the same customer returns the
    * first response; the same id with a different customer fails with ALREADY_EXISTS, reason
-   * REQUEST_ID_REUSED.
+   * REQUEST_ID_REUSED; a retry while the first call is still running may fail with ABORTED
+   * (reason REQUEST_IN_PROGRESS): retry it.
    *
    * @generated from rpc finhub.customer.v1.CustomerService.CreateCustomer
    */
@@ -143,6 +667,93 @@ export const CustomerService: GenService<{
     methodKind: "unary";
     input: typeof GetCustomerRequestSchema;
     output: typeof GetCustomerResponseSchema;
+  },
+  /**
+   * Lists the tenant's customers, newest first, with optional exact-match filters. Pages are
+   * stable under concurrent inserts (keyset on create_time and id).
+   *
+   * @generated from rpc finhub.customer.v1.CustomerService.ListCustomers
+   */
+  listCustomers: {
+    methodKind: "unary";
+    input: typeof ListCustomersRequestSchema;
+    output: typeof ListCustomersResponseSchema;
+  },
+  /**
+   * Changes a customer's details (AIP-134 field-mask semantics, see UpdateCustomerRequest).
+   *
+   * Changing a verified email or phone number clears its verified flag. The type, the id and
+   * output-only fields cannot be changed (INVALID_ARGUMENT). A stale etag fails with ABORTED
+   * (reason ETAG_MISMATCH); a write that lost a race with another fails with ABORTED (reason
+   * CONCURRENT_MODIFICATION). A closed customer cannot be updated (FAILED_PRECONDITION, reason
+   * CUSTOMER_CLOSED). Uniqueness and business rules as in CreateCustomer.
+   *
+   * @generated from rpc finhub.customer.v1.CustomerService.UpdateCustomer
+   */
+  updateCustomer: {
+    methodKind: "unary";
+    input: typeof UpdateCustomerRequestSchema;
+    output: typeof UpdateCustomerResponseSchema;
+  },
+  /**
+   * PENDING or SUSPENDED -> ACTIVE. Requires a verified email and a verified phone number;
+   * otherwise FAILED_PRECONDITION (reason ACTIVATION_REQUIREMENTS_NOT_MET) with a
+   * google.rpc.PreconditionFailure listing each unmet condition (type EMAIL_NOT_VERIFIED,
+   * PHONE_NOT_VERIFIED). From another status: FAILED_PRECONDITION (reason
+   * TRANSITION_NOT_ALLOWED). Etag and request_id as in UpdateCustomer and CreateCustomer.
+   *
+   * @generated from rpc finhub.customer.v1.CustomerService.ActivateCustomer
+   */
+  activateCustomer: {
+    methodKind: "unary";
+    input: typeof ActivateCustomerRequestSchema;
+    output: typeof ActivateCustomerResponseSchema;
+  },
+  /**
+   * ACTIVE -> SUSPENDED: other FinHub services stop serving the customer until it is
+   * reactivated. From another status: FAILED_PRECONDITION (reason TRANSITION_NOT_ALLOWED).
+   *
+   * @generated from rpc finhub.customer.v1.CustomerService.SuspendCustomer
+   */
+  suspendCustomer: {
+    methodKind: "unary";
+    input: typeof SuspendCustomerRequestSchema;
+    output: typeof SuspendCustomerResponseSchema;
+  },
+  /**
+   * Any status except CLOSED -> CLOSED, for good. A closed customer keeps its id and history,
+   * and frees its email, phone number and external_id for new customers. Closing a closed
+   * customer: FAILED_PRECONDITION (reason TRANSITION_NOT_ALLOWED).
+   *
+   * @generated from rpc finhub.customer.v1.CustomerService.CloseCustomer
+   */
+  closeCustomer: {
+    methodKind: "unary";
+    input: typeof CloseCustomerRequestSchema;
+    output: typeof CloseCustomerResponseSchema;
+  },
+  /**
+   * Records that another FinHub service holds a record of this customer (a KYC case, a wallet,
+   * ...). The same kind and external_id twice: ALREADY_EXISTS (reason LINK_ALREADY_EXISTS). At
+   * most 100 links per customer (FAILED_PRECONDITION, reason TOO_MANY_LINKS). A closed customer
+   * cannot be linked (FAILED_PRECONDITION, reason CUSTOMER_CLOSED).
+   *
+   * @generated from rpc finhub.customer.v1.CustomerService.LinkCustomer
+   */
+  linkCustomer: {
+    methodKind: "unary";
+    input: typeof LinkCustomerRequestSchema;
+    output: typeof LinkCustomerResponseSchema;
+  },
+  /**
+   * Removes a link. Unknown link: NOT_FOUND (reason LINK_NOT_FOUND).
+   *
+   * @generated from rpc finhub.customer.v1.CustomerService.UnlinkCustomer
+   */
+  unlinkCustomer: {
+    methodKind: "unary";
+    input: typeof UnlinkCustomerRequestSchema;
+    output: typeof UnlinkCustomerResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_finhub_customer_v1_customer_service, 0);

@@ -101,3 +101,18 @@ export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
 export function bearer(token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` };
 }
+
+/** Marks a customer's contacts verified straight in the database (until the verification RPCs
+ * of VerificationService exist, the only way for a test to reach ACTIVE). */
+export async function markContactsVerified(
+  server: TestServer,
+  tenantId: string,
+  customerId: string,
+  which: { email?: boolean; phone?: boolean } = { email: true, phone: true },
+): Promise<void> {
+  await sql(
+    server.databaseUrl,
+    "update customers set email_verified = $3, phone_verified = $4 where tenant_id = $1 and id = $2",
+    [tenantId, customerId, which.email ?? false, which.phone ?? false],
+  );
+}

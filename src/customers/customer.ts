@@ -104,8 +104,10 @@ export interface Customer {
   readonly profile: Profile;
   readonly email: string;
   readonly emailVerified: boolean;
+  readonly emailVerifyTime: Date | null;
   readonly phoneNumber: string | null;
   readonly phoneVerified: boolean;
+  readonly phoneVerifyTime: Date | null;
   readonly countryCode: string;
   readonly address: Address | null;
   readonly externalId: string | null;
@@ -211,7 +213,9 @@ export function registerCustomer(tenantId: string, id: string, details: Customer
     ...details,
     email: normaliseEmail(details.email),
     emailVerified: false,
+    emailVerifyTime: null,
     phoneVerified: false,
+    phoneVerifyTime: null,
     links: [],
     statusReason: null,
     statusNote: "",
@@ -245,12 +249,16 @@ export function updateCustomer(c: Customer, details: CustomerDetails, now: Date)
   const violations = checkDetails(details, now);
   if (violations.length > 0) throw invalidArgument(violations);
   const email = normaliseEmail(details.email);
+  const keepEmail = email === c.email;
+  const keepPhone = details.phoneNumber === c.phoneNumber;
   return {
     ...c,
     ...details,
     email,
-    emailVerified: c.emailVerified && email === c.email,
-    phoneVerified: c.phoneVerified && details.phoneNumber === c.phoneNumber,
+    emailVerified: c.emailVerified && keepEmail,
+    emailVerifyTime: keepEmail ? c.emailVerifyTime : null,
+    phoneVerified: c.phoneVerified && keepPhone,
+    phoneVerifyTime: keepPhone ? c.phoneVerifyTime : null,
     version: c.version + 1,
     updateTime: now,
   };
@@ -306,6 +314,19 @@ export function transition(c: Customer, t: Transition, now: Date): Customer {
   };
 }
 
+/** The contact a code was sent to is verified, if it is still the customer's contact. */
+export function markContactVerified(c: Customer, channel: "email" | "phone", destination: string, now: Date): Customer {
+  if (c.status === "closed") throw closedError(c);
+  const current = channel === "email" ? c.email : c.phoneNumber;
+  if (current !== destination) {
+    throw new AppError("FAILED_PRECONDITION", `the customer's ${channel} changed since the code was sent; start again`, {
+      reason: "DESTINATION_CHANGED",
+    });
+  }
+  const flags = channel === "email" ? { emailVerified: true, emailVerifyTime: now } : { phoneVerified: true, phoneVerifyTime: now };
+  return { ...c, ...flags, version: c.version + 1, updateTime: now };
+}
+
 export function addLink(c: Customer, kind: LinkKind, externalId: string, now: Date): Customer {
   if (c.status === "closed") throw closedError(c);
   if (c.links.some((l) => l.kind === kind && l.externalId === externalId)) {
@@ -327,18 +348,28 @@ export function removeLink(c: Customer, kind: LinkKind, externalId: string, now:
 
 export { allowedTransitions };
 
+/** JSON with object keys sorted: equal values compare equal whatever order a jsonb column
+ * returned their keys in. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
 /** Names (never values) of the fields that differ, for the audit trail. */
 export function changedFields(before: Customer, after: Customer): string[] {
   const out: string[] = [];
   const top = ["email", "phoneNumber", "countryCode", "address", "externalId", "metadata"] as const;
   const snake: Record<string, string> = { phoneNumber: "phone_number", countryCode: "country_code", externalId: "external_id" };
   for (const k of top) {
-    if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) out.push(snake[k] ?? k);
+    if (canonical(before[k]) !== canonical(after[k])) out.push(snake[k] ?? k);
   }
   const bp = before.profile as unknown as Record<string, unknown>;
   const ap = after.profile as unknown as Record<string, unknown>;
   for (const k of Object.keys(ap)) {
-    if (k !== "kind" && JSON.stringify(bp[k]) !== JSON.stringify(ap[k])) {
+    if (k !== "kind" && canonical(bp[k]) !== canonical(ap[k])) {
       out.push(`${after.type}.${k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`)}`);
     }
   }

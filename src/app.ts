@@ -13,7 +13,9 @@ import { EventRepository } from "./events/event.repository.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createFrontDoor } from "./server/front-door.js";
 import { HealthMonitor } from "./server/health.js";
-import { createHandler, SERVED_SERVICES } from "./server/routes.js";
+import { createHandler, SERVICE_DEPENDENCIES } from "./server/routes.js";
+import { createRedis, pingRedis } from "./db/redis.js";
+import { buildVerification } from "./verification/index.js";
 import { resolveAdminToken, type AdminToken } from "./tenants/admin-token.js";
 import { TenantRepository } from "./tenants/tenant.repository.js";
 import { TenantService } from "./tenants/tenant.service.js";
@@ -23,6 +25,8 @@ const randomBase64 = (bytes: number) => randomBytes(bytes).toString("base64");
 export interface App {
   readonly logger: Logger;
   readonly database: Database;
+  /** "redis" with REDIS_URL, "memory" for the embedded twins. */
+  readonly codeStore: "redis" | "memory";
   readonly adminToken: AdminToken;
   /** Starts serving; resolves with the bound port (useful with PORT=0). */
   listen(): Promise<number>;
@@ -54,7 +58,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       new EventRepository(),
       createFieldCipher(parseMasterKey(masterKey.value)),
     );
-    const health = new HealthMonitor(SERVED_SERVICES, (ms) => database.ping(ms), config.healthIntervalMs, logger);
+    const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
+    if (redis) await redis.connect().catch(() => undefined); // unreachable: verification fails closed, retried
+    const secret = await resolveDevSecret(config.secret, config.dataDir, "secret", () => randomBase64(32));
+    const verification = buildVerification(config, logger, redis, customers, tenants, Buffer.from(secret.value));
+    const health = new HealthMonitor(
+      SERVICE_DEPENDENCIES,
+      redis
+        ? { database: (ms) => database.ping(ms), redis: (ms) => pingRedis(redis, ms) }
+        : { database: (ms) => database.ping(ms), redis: async () => undefined },
+      config.healthIntervalMs,
+      logger,
+    );
     const shutdown = new AbortController();
     // Every in-flight call listens on it; the default limit of 10 would warn under load.
     setMaxListeners(0, shutdown.signal);
@@ -66,6 +81,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         adminToken: adminToken.value,
         tenants,
         customers,
+        verification,
         health,
         shutdownSignal: shutdown.signal,
       }),
@@ -74,6 +90,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     return {
       logger,
       database,
+      codeStore: redis ? "redis" : "memory",
       adminToken,
       async listen() {
         await health.start();
@@ -84,6 +101,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           health.stop();
           await door.close(config.shutdownGraceMs);
           shutdown.abort();
+          redis?.disconnect();
           await database.close();
         })();
         return closing;

@@ -25,6 +25,14 @@ const schema = z.object({
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
     .optional(),
   DATABASE_POOL_MAX: int(1, 200).default(10),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").optional(),
+  CUSTOMERMS_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  CUSTOMERMS_NOTIFIER: z.enum(["log", "smtp", "webhook"]).optional(),
+  CUSTOMERMS_PHONE_NOTIFIER: z.enum(["log", "webhook"]).optional(),
+  CUSTOMERMS_SMTP_URL: z.string().regex(/^smtps?:\/\//, "must be an smtp:// or smtps:// URL").optional(),
+  CUSTOMERMS_SMTP_FROM: z.string().email("must be an email address").default("no-reply@customerms.local"),
+  CUSTOMERMS_WEBHOOK_URL: z.string().url("must be an http(s) URL").regex(/^https?:\/\//, "must be an http(s) URL").optional(),
+  CUSTOMERMS_WEBHOOK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   CUSTOMERMS_DATA_DIR: z.string().min(1).default("./.data"),
   CUSTOMERMS_ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters").optional(),
   CUSTOMERMS_MASTER_KEY: z
@@ -46,6 +54,18 @@ export interface Config {
   /** Unset: run on the embedded PGlite in dataDir (one process only). */
   readonly databaseUrl: string | undefined;
   readonly databasePoolMax: number;
+  /** Unset: verification codes and rate limits live in memory (one process only). */
+  readonly redisUrl: string | undefined;
+  /** HMAC key for verification codes. Unset outside production: generated in dataDir. */
+  readonly secret: string | undefined;
+  readonly notifier: {
+    readonly email: "log" | "smtp" | "webhook";
+    readonly phone: "log" | "webhook";
+    readonly smtpUrl: string | undefined;
+    readonly smtpFrom: string;
+    readonly webhookUrl: string | undefined;
+    readonly webhookSecret: string | undefined;
+  };
   readonly dataDir: string;
   /** Unset outside production: generated and kept in dataDir (see tenants/admin-token.ts). */
   readonly adminToken: string | undefined;
@@ -81,6 +101,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       c.DATABASE_URL ? undefined : "DATABASE_URL",
       c.CUSTOMERMS_ADMIN_TOKEN ? undefined : "CUSTOMERMS_ADMIN_TOKEN",
       c.CUSTOMERMS_MASTER_KEY ? undefined : "CUSTOMERMS_MASTER_KEY",
+      c.REDIS_URL ? undefined : "REDIS_URL",
+      c.CUSTOMERMS_SECRET ? undefined : "CUSTOMERMS_SECRET",
+      c.CUSTOMERMS_NOTIFIER ? undefined : "CUSTOMERMS_NOTIFIER",
     ].filter((m): m is string => m !== undefined);
     if (missing.length > 0) {
       const list = missing.length === 1 ? missing[0] : `${missing.slice(0, -1).join(", ")} and ${missing.at(-1)}`;
@@ -88,6 +111,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         `NODE_ENV=production requires ${list}; the embedded database and generated secrets are for development only`,
       );
     }
+  }
+  const prod = c.NODE_ENV === "production";
+  const email = c.CUSTOMERMS_NOTIFIER ?? "log";
+  const phone = c.CUSTOMERMS_PHONE_NOTIFIER ?? (email === "smtp" ? (prod ? undefined : "log") : email);
+  if (phone === undefined) {
+    throw new ConfigError("invalid configuration: CUSTOMERMS_NOTIFIER=smtp cannot send SMS: set CUSTOMERMS_PHONE_NOTIFIER=webhook");
+  }
+  if (prod && (email === "log" || phone === "log")) {
+    throw new ConfigError("invalid configuration: the log notifier writes codes to the log and is refused in production: use smtp or webhook");
+  }
+  if (email === "smtp" && !c.CUSTOMERMS_SMTP_URL) {
+    throw new ConfigError("invalid configuration: CUSTOMERMS_NOTIFIER=smtp requires CUSTOMERMS_SMTP_URL");
+  }
+  if ((email === "webhook" || phone === "webhook") && !(c.CUSTOMERMS_WEBHOOK_URL && c.CUSTOMERMS_WEBHOOK_SECRET)) {
+    throw new ConfigError("invalid configuration: the webhook notifier requires CUSTOMERMS_WEBHOOK_URL and CUSTOMERMS_WEBHOOK_SECRET");
   }
   const origins = c.CUSTOMERMS_CORS_ORIGINS.split(",")
     .map((o) => o.trim())
@@ -105,6 +143,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: c.HOST ?? (c.NODE_ENV === "production" ? "0.0.0.0" : "127.0.0.1"),
     databaseUrl: c.DATABASE_URL,
     databasePoolMax: c.DATABASE_POOL_MAX,
+    redisUrl: c.REDIS_URL,
+    secret: c.CUSTOMERMS_SECRET,
+    notifier: Object.freeze({
+      email,
+      phone,
+      smtpUrl: c.CUSTOMERMS_SMTP_URL,
+      smtpFrom: c.CUSTOMERMS_SMTP_FROM,
+      webhookUrl: c.CUSTOMERMS_WEBHOOK_URL,
+      webhookSecret: c.CUSTOMERMS_WEBHOOK_SECRET,
+    }),
     dataDir: c.CUSTOMERMS_DATA_DIR,
     adminToken: c.CUSTOMERMS_ADMIN_TOKEN,
     masterKey: c.CUSTOMERMS_MASTER_KEY,

@@ -37,6 +37,8 @@ export interface AppErrorOptions {
   readonly metadata?: Readonly<Record<string, string>>;
   readonly violations?: readonly FieldViolation[];
   readonly preconditions?: readonly PreconditionViolation[];
+  /** For RESOURCE_EXHAUSTED: when to retry (google.rpc.RetryInfo). */
+  readonly retryAfterMs?: number;
   readonly cause?: unknown;
 }
 
@@ -47,6 +49,7 @@ export class AppError extends Error {
   readonly metadata: Readonly<Record<string, string>>;
   readonly violations: readonly FieldViolation[];
   readonly preconditions: readonly PreconditionViolation[];
+  readonly retryAfterMs: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -55,6 +58,7 @@ export class AppError extends Error {
     this.metadata = options.metadata ?? {};
     this.violations = options.violations ?? [];
     this.preconditions = options.preconditions ?? [];
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -30,10 +30,11 @@ logger.info(
     port,
     host: config.host,
     database: app.database.kind,
+    verification_store: app.codeStore,
     ...(app.database.kind === "embedded" ? { data_dir: config.dataDir } : {}),
   },
   app.database.kind === "embedded"
-    ? "customerms listening on the embedded PostgreSQL (PGlite): development only, ONE process only; set DATABASE_URL for anything else"
+    ? "customerms listening on the embedded PostgreSQL (PGlite): development only, ONE process only; set DATABASE_URL and REDIS_URL for anything else"
     : "customerms listening",
 );
 if (app.adminToken.source === "generated") {

@@ -15,8 +15,10 @@ export interface CustomerRow {
   profile: Record<string, unknown>;
   email: string;
   emailVerified: boolean;
+  emailVerifyTime: Date | null;
   phoneNumber: string | null;
   phoneVerified: boolean;
+  phoneVerifyTime: Date | null;
   countryCode: string;
   address: Record<string, unknown> | null;
   externalId: string | null;
@@ -46,8 +48,10 @@ export const CustomerEntity = new EntitySchema<CustomerRow>({
     profile: { type: "json" },
     email: { type: "text" },
     emailVerified: { type: "boolean", default: false },
+    emailVerifyTime: { type: "Date", columnType: "timestamptz(6)", nullable: true },
     phoneNumber: { type: "text", nullable: true },
     phoneVerified: { type: "boolean", default: false },
+    phoneVerifyTime: { type: "Date", columnType: "timestamptz(6)", nullable: true },
     countryCode: { type: "character", length: 2 },
     address: { type: "json", nullable: true },
     externalId: { type: "text", nullable: true },

@@ -148,6 +148,8 @@ export function customerToProto(c: Customer): PbCustomer {
     statusNote: c.statusNote,
     statusTime: timestampFromDate(c.statusTime),
     allowedTransitions: allowedTransitions(c.status).map(statusMap.toPb),
+    emailVerifyTime: c.emailVerifyTime ? timestampFromDate(c.emailVerifyTime) : undefined,
+    phoneVerifyTime: c.phoneVerifyTime ? timestampFromDate(c.phoneVerifyTime) : undefined,
   });
 }
 

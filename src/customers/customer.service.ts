@@ -11,6 +11,7 @@ import {
   addLink,
   changedFields,
   checkEtag,
+  markContactVerified,
   registerCustomer,
   removeLink,
   transition,
@@ -122,6 +123,17 @@ export class CustomerService {
     const next = transition(current, t, this.now());
     await this.save(em, current, next);
     await this.record(em, next, EVENT_TYPES[t.action], actor, { changed: ["status"], reason: next.statusReason, note: t.note });
+    return next;
+  }
+
+  /** A verified code for `destination`: sets the contact's flag and time, writes the event. */
+  async markVerified(em: EntityManager, tenantId: string, id: string, channel: "email" | "phone", destination: string, actor: Actor) {
+    const current = await this.get(em, tenantId, id);
+    const next = markContactVerified(current, channel, destination, this.now());
+    await this.save(em, current, next);
+    await this.record(em, next, channel === "email" ? "EMAIL_VERIFIED" : "PHONE_VERIFIED", actor, {
+      changed: [channel === "email" ? "email_verified" : "phone_verified"],
+    });
     return next;
   }
 

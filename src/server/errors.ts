@@ -5,7 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ViolationsSchema, FieldPathElementSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import { ErrorInfoSchema, PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { ErrorInfoSchema, PreconditionFailureSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AppError, type ErrorCode, type FieldViolation } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { Middleware } from "./pipeline.js";
@@ -51,6 +51,10 @@ export function violationsDetail(violations: readonly FieldViolation[]): Outgoin
 export function toConnectError(err: AppError): ConnectError {
   const details: OutgoingDetail[] = [errorInfo(err.reason, { ...err.metadata })];
   if (err.violations.length > 0) details.push(violationsDetail(err.violations));
+  if (err.retryAfterMs !== undefined) {
+    const ms = err.retryAfterMs;
+    details.push({ desc: RetryInfoSchema, value: { retryDelay: { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 } } });
+  }
   if (err.preconditions.length > 0) {
     details.push({ desc: PreconditionFailureSchema, value: { violations: err.preconditions.map((p) => ({ ...p })) } });
   }

@@ -1,7 +1,9 @@
-// grpc.health.v1.Health. Readiness follows the database: a ping every interval; SERVING while
-// it answers, NOT_SERVING from the first failed ping (each ping is bounded by the interval, so a
-// lost database shows within two intervals). Watch streams the current status, then changes.
-// During shutdown everything reports NOT_SERVING so load balancers stop sending calls.
+// grpc.health.v1.Health. Each dependency (the database, Redis when configured) is pinged every
+// interval; a service is SERVING while all the dependencies it needs answer, NOT_SERVING from the
+// first failed ping (each ping is bounded by the interval, so a loss shows within two
+// intervals). "" (the whole server) follows the database only: customer RPCs keep working
+// without Redis. Watch streams the current status, then changes. During shutdown everything
+// reports NOT_SERVING so load balancers stop sending calls.
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -10,24 +12,30 @@ import {
 } from "../../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../observability/logger.js";
 
+export type Probe = (timeoutMs: number) => Promise<void>;
+
 export class HealthMonitor {
-  private serving = false;
+  private readonly up = new Map<string, boolean>();
   private draining = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<() => void>();
+  /** Names answered besides "" (the whole server): the fully-qualified service names. */
+  readonly services: readonly string[];
 
   constructor(
-    /** Names answered besides "" (the whole server): the fully-qualified service names. */
-    readonly services: readonly string[],
-    private readonly ping: (timeoutMs: number) => Promise<void>,
+    /** Each served service and the probes it needs; "" is added, needing "database". */
+    private readonly needs: Readonly<Record<string, readonly string[]>>,
+    private readonly probes: Readonly<Record<string, Probe>>,
     private readonly intervalMs: number,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.services = Object.keys(needs);
+  }
 
   /** Runs the first check, then keeps checking in the background. */
   async start(): Promise<void> {
-    await this.check();
-    this.timer = setInterval(() => void this.check(), this.intervalMs);
+    await this.checkAll();
+    this.timer = setInterval(() => void this.checkAll(), this.intervalMs);
     this.timer.unref();
   }
 
@@ -41,8 +49,9 @@ export class HealthMonitor {
     return service === "" || this.services.includes(service);
   }
 
-  status(): Status {
-    return this.serving && !this.draining ? Status.SERVING : Status.NOT_SERVING;
+  status(service = ""): Status {
+    const deps = service === "" ? ["database"] : (this.needs[service] ?? ["database"]);
+    return !this.draining && deps.every((d) => this.up.get(d) === true) ? Status.SERVING : Status.NOT_SERVING;
   }
 
   /** Calls fn on every status change until the returned function is called. */
@@ -51,20 +60,25 @@ export class HealthMonitor {
     return () => this.listeners.delete(fn);
   }
 
-  private async check(): Promise<void> {
+  private async checkAll(): Promise<void> {
+    const results = await Promise.all(Object.entries(this.probes).map(async ([name, probe]) => [name, await this.check(name, probe)] as const));
+    if (results.some(([, changed]) => changed)) this.notify();
+  }
+
+  /** One probe; true when its state changed. */
+  private async check(name: string, probe: Probe): Promise<boolean> {
     let ok: boolean;
     try {
-      await this.ping(this.intervalMs);
+      await probe(this.intervalMs);
       ok = true;
     } catch (err) {
       ok = false;
-      if (this.serving) this.logger.warn({ err: (err as Error).message }, "database health check failed: NOT_SERVING");
+      if (this.up.get(name) !== false) this.logger.warn({ dependency: name, err: (err as Error).message }, `${name} health check failed`);
     }
-    if (ok !== this.serving) {
-      if (ok) this.logger.info("database reachable: SERVING");
-      this.serving = ok;
-      this.notify();
-    }
+    if (ok === this.up.get(name)) return false;
+    if (ok) this.logger.info({ dependency: name }, `${name} reachable`);
+    this.up.set(name, ok);
+    return true;
   }
 
   private notify(): void {
@@ -89,12 +103,12 @@ async function* watch(monitor: HealthMonitor, service: string, ctx: HandlerConte
   const onAbort = () => wake?.();
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   try {
-    let last = monitor.status();
+    let last = monitor.status(service);
     yield { status: last };
     while (!ctx.signal.aborted) {
       if (!changed) await new Promise<void>((resolve) => (wake = resolve));
       changed = false;
-      const now = monitor.status();
+      const now = monitor.status(service);
       if (now !== last && !ctx.signal.aborted) {
         last = now;
         yield { status: now };
@@ -112,11 +126,10 @@ export function registerHealth(router: ConnectRouter, monitor: HealthMonitor): v
       if (!monitor.knows(req.service)) {
         throw new ConnectError(`unknown service "${req.service}"`, Code.NotFound);
       }
-      return { status: monitor.status() };
+      return { status: monitor.status(req.service) };
     },
     list() {
-      const status = monitor.status();
-      return { statuses: Object.fromEntries(["", ...monitor.services].map((s) => [s, { status }])) };
+      return { statuses: Object.fromEntries(["", ...monitor.services].map((s) => [s, { status: monitor.status(s) }])) };
     },
     watch: (req, ctx) => watch(monitor, req.service, ctx),
   });

@@ -4,11 +4,17 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { CustomerService as CustomerServiceDesc, file_finhub_customer_v1_customer_service } from "../../gen/finhub/customer/v1/customer_service_pb.js";
+import {
+  VerificationService as VerificationServiceDesc,
+  file_finhub_customer_v1_verification_service,
+} from "../../gen/finhub/customer/v1/verification_service_pb.js";
 import { TenantService as TenantServiceDesc, file_finhub_tenant_v1_tenant_service } from "../../gen/finhub/tenant/v1/tenant_service_pb.js";
 import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
 import type { Config } from "../config.js";
 import { customerHandlers } from "../customers/customer.handler.js";
 import type { CustomerService } from "../customers/customer.service.js";
+import { verificationHandlers } from "../verification/verification.handler.js";
+import type { VerificationService } from "../verification/verification.service.js";
 import type { Logger } from "../observability/logger.js";
 import { tenantHandlers } from "../tenants/tenant.handler.js";
 import type { TenantService } from "../tenants/tenant.service.js";
@@ -22,7 +28,12 @@ import { bindUnaryService, type Middleware } from "./pipeline.js";
 import { registerReflection } from "./reflection.js";
 import { validationMiddleware } from "./validation.js";
 
-export const SERVED_SERVICES = [CustomerServiceDesc.typeName, TenantServiceDesc.typeName];
+/** Each served service and the dependencies its health follows. */
+export const SERVICE_DEPENDENCIES: Readonly<Record<string, readonly string[]>> = {
+  [CustomerServiceDesc.typeName]: ["database"],
+  [TenantServiceDesc.typeName]: ["database"],
+  [VerificationServiceDesc.typeName]: ["database", "redis"],
+};
 
 export interface RouteDeps {
   readonly config: Config;
@@ -31,6 +42,7 @@ export interface RouteDeps {
   readonly adminToken: string;
   readonly tenants: TenantService;
   readonly customers: CustomerService;
+  readonly verification: VerificationService;
   readonly health: HealthMonitor;
   readonly shutdownSignal: AbortSignal;
 }
@@ -50,9 +62,11 @@ export function createHandler(deps: RouteDeps) {
   const routes = (router: ConnectRouter) => {
     bindUnaryService(router, TenantServiceDesc, tenantHandlers(deps.orm, deps.tenants), chain("admin"));
     bindUnaryService(router, CustomerServiceDesc, customerHandlers(deps.orm, deps.customers), chain("tenant"));
+    bindUnaryService(router, VerificationServiceDesc, verificationHandlers(deps.orm, deps.verification), chain("tenant"));
     registerHealth(router, deps.health);
     registerReflection(router, [
       file_finhub_customer_v1_customer_service,
+      file_finhub_customer_v1_verification_service,
       file_finhub_tenant_v1_tenant_service,
       file_grpc_health_v1_health,
     ]);

@@ -7,6 +7,8 @@ import { EntitySchema } from "@mikro-orm/core";
 export interface TenantRow {
   id: string;
   displayName: string;
+  /** Overrides of the verification defaults (verification/policy.ts); {} = all defaults. */
+  verificationPolicy: { codeLength?: number; codeTtlMs?: number; maxAttempts?: number; sendBudgetPerMinute?: number };
   version: number;
   createTime: Date;
   updateTime: Date;
@@ -18,6 +20,7 @@ export const TenantEntity = new EntitySchema<TenantRow>({
   properties: {
     id: { type: "uuid", primary: true },
     displayName: { type: "text" },
+    verificationPolicy: { type: "json", defaultRaw: "'{}'::jsonb" },
     version: { type: "integer", version: true },
     createTime: { type: "Date", columnType: "timestamptz(6)" },
     updateTime: { type: "Date", columnType: "timestamptz(6)" },

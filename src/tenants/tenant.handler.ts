@@ -1,6 +1,7 @@
 // finhub.tenant.v1.TenantService: protobuf <-> tenant use cases. Admin-only (see src/server/auth.ts).
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { effectivePolicy } from "../verification/policy.js";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import {
   ApiKeySchema,
@@ -21,9 +22,16 @@ import type { ApiKeyRow, TenantRow } from "./tenant.entity.js";
 import type { TenantService } from "./tenant.service.js";
 
 export function tenantToProto(t: TenantRow): Tenant {
+  const p = effectivePolicy(t.verificationPolicy);
   return create(TenantSchema, {
     id: t.id,
     displayName: t.displayName,
+    verificationPolicy: {
+      codeLength: p.codeLength,
+      codeTtl: { seconds: BigInt(Math.round(p.codeTtlMs / 1000)) },
+      maxAttempts: p.maxAttempts,
+      sendBudgetPerMinute: p.sendBudgetPerMinute,
+    },
     etag: String(t.version),
     createTime: timestampFromDate(t.createTime),
     updateTime: timestampFromDate(t.updateTime),
@@ -50,7 +58,16 @@ export function tenantHandlers(orm: MikroORM, tenants: TenantService): UnaryHand
     async createTenant(req, call) {
       const key = idempotencyKey(call, ADMIN_SCOPE, req.requestId);
       return runIdempotent(orm.em.fork(), key, createTenantCodec, async (em) => {
-        const created = await tenants.createTenant(em, { displayName: req.tenant!.displayName });
+        const vp = req.tenant!.verificationPolicy;
+        const created = await tenants.createTenant(em, {
+          displayName: req.tenant!.displayName,
+          verificationPolicy: {
+            ...(vp?.codeLength ? { codeLength: vp.codeLength } : {}),
+            ...(vp?.codeTtl ? { codeTtlMs: Number(vp.codeTtl.seconds) * 1000 + Math.round(vp.codeTtl.nanos / 1e6) } : {}),
+            ...(vp?.maxAttempts ? { maxAttempts: vp.maxAttempts } : {}),
+            ...(vp?.sendBudgetPerMinute ? { sendBudgetPerMinute: vp.sendBudgetPerMinute } : {}),
+          },
+        });
         return create(CreateTenantResponseSchema, {
           tenant: tenantToProto(created.tenant),
           apiKey: created.secret,

@@ -12,6 +12,13 @@ import type { TenantPageCursor, TenantRepository } from "./tenant.repository.js"
 
 export interface NewTenant {
   readonly displayName: string;
+  readonly verificationPolicy: TenantRow["verificationPolicy"];
+}
+
+/** What verification needs to know of a tenant. */
+export interface TenantProfile {
+  readonly displayName: string;
+  readonly verificationPolicy: TenantRow["verificationPolicy"];
 }
 
 export interface IssuedKey {
@@ -26,6 +33,7 @@ const API_KEY_CACHE_MAX = 10_000;
 
 export class TenantService implements ApiKeyAuthenticator {
   private readonly keyCache = new Map<string, { principal: Principal; expires: number }>();
+  private readonly profileCache = new Map<string, { profile: TenantProfile; expires: number }>();
 
   constructor(
     private readonly orm: MikroORM,
@@ -38,6 +46,7 @@ export class TenantService implements ApiKeyAuthenticator {
     const tenant: TenantRow = {
       id: randomUUID(),
       displayName: input.displayName,
+      verificationPolicy: input.verificationPolicy,
       version: 1,
       createTime: now,
       updateTime: now,
@@ -51,6 +60,18 @@ export class TenantService implements ApiKeyAuthenticator {
     const tenant = await this.repo.findTenant(em, id);
     if (tenant === null) throw notFound("TENANT_NOT_FOUND", `tenant ${id} not found`);
     return tenant;
+  }
+
+  /** The tenant's name and verification policy, cached like API keys (changes show within the TTL). */
+  async profile(tenantId: string): Promise<TenantProfile> {
+    const nowMs = Date.now();
+    const cached = this.profileCache.get(tenantId);
+    if (cached !== undefined && cached.expires > nowMs) return cached.profile;
+    const t = await this.getTenant(this.orm.em.fork(), tenantId);
+    const profile = { displayName: t.displayName, verificationPolicy: t.verificationPolicy ?? {} };
+    if (this.profileCache.size >= API_KEY_CACHE_MAX) this.profileCache.clear();
+    this.profileCache.set(tenantId, { profile, expires: nowMs + API_KEY_CACHE_TTL_MS });
+    return profile;
   }
 
   listTenants(em: EntityManager, limit: number, after: TenantPageCursor | undefined): Promise<TenantRow[]> {

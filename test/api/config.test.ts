@@ -22,6 +22,6 @@ describe("invalid configuration", () => {
     const r = await run({ NODE_ENV: "production" });
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain("NODE_ENV=production requires DATABASE_URL, CUSTOMERMS_ADMIN_TOKEN and CUSTOMERMS_MASTER_KEY");
+    expect(r.stderr).toContain("NODE_ENV=production requires DATABASE_URL, CUSTOMERMS_ADMIN_TOKEN, CUSTOMERMS_MASTER_KEY, REDIS_URL, CUSTOMERMS_SECRET and CUSTOMERMS_NOTIFIER");
   });
 });

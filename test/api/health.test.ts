@@ -87,7 +87,7 @@ describe("health checks", () => {
 
   it("List names the server and every served service", async () => {
     const res = await unary(clients.health, "list", {});
-    expect(Object.keys(res.statuses).sort()).toEqual(["", CUSTOMER_SERVICE, TENANT_SERVICE].sort());
+    expect(Object.keys(res.statuses).sort()).toEqual(["", CUSTOMER_SERVICE, TENANT_SERVICE, "finhub.customer.v1.VerificationService"].sort());
     for (const s of Object.values(res.statuses) as Array<{ status: string }>) expect(s.status).toBe("SERVING");
   });
 

@@ -25,7 +25,10 @@ describe("loadConfig", () => {
     [{ CUSTOMERMS_ADMIN_TOKEN: "short" }, "CUSTOMERMS_ADMIN_TOKEN: must be at least 32 characters"],
     [{ CUSTOMERMS_CORS_ORIGINS: "https://ok.example, not an origin" }, 'CUSTOMERMS_CORS_ORIGINS: "not an origin"'],
     [{ CUSTOMERMS_MIGRATE_ON_START: "maybe" }, "CUSTOMERMS_MIGRATE_ON_START"],
-    [{ NODE_ENV: "production", DATABASE_URL: "postgres://db/x" }, "requires CUSTOMERMS_ADMIN_TOKEN and CUSTOMERMS_MASTER_KEY"],
+    [{ NODE_ENV: "production", DATABASE_URL: "postgres://db/x" }, "requires CUSTOMERMS_ADMIN_TOKEN, CUSTOMERMS_MASTER_KEY, REDIS_URL, CUSTOMERMS_SECRET and CUSTOMERMS_NOTIFIER"],
+    [{ CUSTOMERMS_NOTIFIER: "smtp" }, "CUSTOMERMS_NOTIFIER=smtp requires CUSTOMERMS_SMTP_URL"],
+    [{ CUSTOMERMS_NOTIFIER: "webhook" }, "requires CUSTOMERMS_WEBHOOK_URL and CUSTOMERMS_WEBHOOK_SECRET"],
+    [{ REDIS_URL: "http://x" }, "REDIS_URL: must be a redis:// or rediss:// URL"],
     [{ CUSTOMERMS_MASTER_KEY: "dG9vIHNob3J0" }, "CUSTOMERMS_MASTER_KEY: must be 32 random bytes, base64-encoded"],
   ])("%o is refused with a clear message", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
@@ -38,6 +41,11 @@ describe("loadConfig", () => {
       DATABASE_URL: "postgresql://db.internal/customers",
       CUSTOMERMS_ADMIN_TOKEN: "x".repeat(40),
       CUSTOMERMS_MASTER_KEY: Buffer.alloc(32, 7).toString("base64"),
+      REDIS_URL: "redis://cache.internal:6379",
+      CUSTOMERMS_SECRET: "s".repeat(40),
+      CUSTOMERMS_NOTIFIER: "webhook",
+      CUSTOMERMS_WEBHOOK_URL: "https://messaging.internal/send",
+      CUSTOMERMS_WEBHOOK_SECRET: "w".repeat(40),
       CUSTOMERMS_CORS_ORIGINS: "https://app.example.com, http://localhost:5173",
     });
     expect(c.host).toBe("0.0.0.0");

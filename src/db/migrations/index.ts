@@ -3,8 +3,10 @@
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261128170318_init } from "./Migration20261128170318_init.js";
 import { Migration20261128172353_customers_complete } from "./Migration20261128172353_customers_complete.js";
+import { Migration20261128173233_verification } from "./Migration20261128173233_verification.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128170318_init", class: Migration20261128170318_init },
   { name: "Migration20261128172353_customers_complete", class: Migration20261128172353_customers_complete },
+  { name: "Migration20261128173233_verification", class: Migration20261128173233_verification },
 ];

@@ -5,15 +5,15 @@
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file finhub/tenant/v1/tenant.proto.
  */
 export const file_finhub_tenant_v1_tenant: GenFile = /*@__PURE__*/
-  fileDesc("Ch1maW5odWIvdGVuYW50L3YxL3RlbmFudC5wcm90bxIQZmluaHViLnRlbmFudC52MSKAAgoGVGVuYW50EgoKAmlkGAEgASgJEnoKDGRpc3BsYXlfbmFtZRgCIAEoCUJkukhhugFWCg5zdHJpbmcudHJpbW1lZBIlbXVzdCBub3Qgc3RhcnQgb3IgZW5kIHdpdGggd2hpdGVzcGFjZRoddGhpcy5tYXRjaGVzKCdeXFxTKC4qXFxTKT8kJynIAQFyAxjIARIMCgRldGFnGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiuAEKBkFwaUtleRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSHQoMZGlzcGxheV9uYW1lGAMgASgJQge6SARyAhhkEg4KBnByZWZpeBgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+  fileDesc("Ch1maW5odWIvdGVuYW50L3YxL3RlbmFudC5wcm90bxIQZmluaHViLnRlbmFudC52MSLDAgoGVGVuYW50EgoKAmlkGAEgASgJEnoKDGRpc3BsYXlfbmFtZRgCIAEoCUJkukhhugFWCg5zdHJpbmcudHJpbW1lZBIlbXVzdCBub3Qgc3RhcnQgb3IgZW5kIHdpdGggd2hpdGVzcGFjZRoddGhpcy5tYXRjaGVzKCdeXFxTKC4qXFxTKT8kJynIAQFyAxjIARIMCgRldGFnGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQQoTdmVyaWZpY2F0aW9uX3BvbGljeRgGIAEoCzIkLmZpbmh1Yi50ZW5hbnQudjEuVmVyaWZpY2F0aW9uUG9saWN5IskBChJWZXJpZmljYXRpb25Qb2xpY3kSIQoLY29kZV9sZW5ndGgYASABKAVCDLpICdgBARoEGAooBhI8Cghjb2RlX3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIPukgMqgEJIgMIiA4yAgh4EiIKDG1heF9hdHRlbXB0cxgDIAEoBUIMukgJ2AEBGgQYCigDEi4KFnNlbmRfYnVkZ2V0X3Blcl9taW51dGUYBCABKAVCDrpIC9gBARoGGKCNBigBIrgBCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEh0KDGRpc3BsYXlfbmFtZRgDIAEoCUIHukgEcgIYZBIOCgZwcmVmaXgYBCABKAkSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcGIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A tenant of FinHub: a fintech, bank or marketplace that registers its own customers.
@@ -57,6 +57,14 @@ export type Tenant = Message<"finhub.tenant.v1.Tenant"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 5;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Optional. How this tenant's customers verify their contacts. Unset fields take the defaults;
+   * responses show the effective values.
+   *
+   * @generated from field: finhub.tenant.v1.VerificationPolicy verification_policy = 6;
+   */
+  verificationPolicy?: VerificationPolicy | undefined;
 };
 
 /**
@@ -65,6 +73,49 @@ export type Tenant = Message<"finhub.tenant.v1.Tenant"> & {
  */
 export const TenantSchema: GenMessage<Tenant> = /*@__PURE__*/
   messageDesc(file_finhub_tenant_v1_tenant, 0);
+
+/**
+ * One-time code settings of a tenant, within safe bounds.
+ *
+ * @generated from message finhub.tenant.v1.VerificationPolicy
+ */
+export type VerificationPolicy = Message<"finhub.tenant.v1.VerificationPolicy"> & {
+  /**
+   * Digits per code: 6 to 10. Default 6.
+   *
+   * @generated from field: int32 code_length = 1;
+   */
+  codeLength: number;
+
+  /**
+   * How long a code works: 2 to 30 minutes, whole seconds. Default 10 minutes.
+   *
+   * @generated from field: google.protobuf.Duration code_ttl = 2;
+   */
+  codeTtl?: Duration | undefined;
+
+  /**
+   * Wrong guesses that burn a code: 3 to 10. Default 5.
+   *
+   * @generated from field: int32 max_attempts = 3;
+   */
+  maxAttempts: number;
+
+  /**
+   * Codes the tenant may send per minute across all its customers (contains SMS pumping):
+   * 1 to 100000. Default 600.
+   *
+   * @generated from field: int32 send_budget_per_minute = 4;
+   */
+  sendBudgetPerMinute: number;
+};
+
+/**
+ * Describes the message finhub.tenant.v1.VerificationPolicy.
+ * Use `create(VerificationPolicySchema)` to create a new message.
+ */
+export const VerificationPolicySchema: GenMessage<VerificationPolicy> = /*@__PURE__*/
+  messageDesc(file_finhub_tenant_v1_tenant, 1);
 
 /**
  * Metadata of an API key. The secret itself is shown exactly once, when the key is created, and
@@ -122,5 +173,5 @@ export type ApiKey = Message<"finhub.tenant.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_finhub_tenant_v1_tenant, 1);
+  messageDesc(file_finhub_tenant_v1_tenant, 2);
 

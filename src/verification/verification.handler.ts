@@ -1,0 +1,53 @@
+// finhub.customer.v1.VerificationService: protobuf <-> verification use cases.
+import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import {
+  StartEmailVerificationResponseSchema,
+  StartPhoneVerificationResponseSchema,
+  type VerificationService as VerificationServiceDesc,
+} from "../../gen/finhub/customer/v1/verification_service_pb.js";
+import { customerToProto } from "../customers/customer.proto.js";
+import { runIdempotent } from "../db/idempotency.js";
+import { idempotencyKey, protoCodec } from "../server/idempotency.js";
+import type { Call, UnaryHandlers } from "../server/pipeline.js";
+import type { Channel } from "./policy.js";
+import type { StartResult, VerificationService } from "./verification.service.js";
+
+function tenantAndActor(call: Call) {
+  const p = call.principal;
+  if (p?.kind !== "tenant") throw new Error(`${call.method.name}: no tenant principal on the call`);
+  return { tenantId: p.tenantId, actor: { id: `api_key:${p.apiKeyId}`, requestId: null } };
+}
+
+const toResponse = (r: StartResult) => ({
+  expireTime: timestampFromDate(r.expireTime),
+  resendTime: timestampFromDate(r.resendTime),
+  destination: r.destination,
+  codeLength: r.codeLength,
+});
+
+export function verificationHandlers(orm: MikroORM, verification: VerificationService): UnaryHandlers<typeof VerificationServiceDesc> {
+  function starter<D extends DescMessage>(schema: D, channel: Channel) {
+    const codec = protoCodec(schema);
+    return async (call: Call, customerId: string, requestId: string): Promise<MessageShape<D>> => {
+      const { tenantId } = tenantAndActor(call);
+      return runIdempotent(orm.em.fork(), idempotencyKey(call, tenantId, requestId), codec, async (em) =>
+        create(schema, toResponse(await verification.start(em, tenantId, customerId, channel)) as never),
+      );
+    };
+  }
+  const startEmail = starter(StartEmailVerificationResponseSchema, "email");
+  const startPhone = starter(StartPhoneVerificationResponseSchema, "phone");
+  const verify = async (call: Call, customerId: string, code: string, channel: Channel) => {
+    const { tenantId, actor } = tenantAndActor(call);
+    const customer = await orm.em.fork().transactional((em) => verification.verify(em, tenantId, customerId, channel, code, actor));
+    return { customer: customerToProto(customer) };
+  };
+  return {
+    startEmailVerification: (req, call) => startEmail(call, req.customerId, req.requestId),
+    startPhoneVerification: (req, call) => startPhone(call, req.customerId, req.requestId),
+    verifyEmail: (req, call) => verify(call, req.customerId, req.code, "email"),
+    verifyPhone: (req, call) => verify(call, req.customerId, req.code, "phone"),
+  };
+}

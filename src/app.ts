@@ -36,6 +36,8 @@ export interface App {
 
 export interface BuildOptions {
   readonly logger?: Logger;
+  /** The clock of code expiry (tests move it forward instead of sleeping). */
+  readonly clock?: () => Date;
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
@@ -61,7 +63,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
     if (redis) await redis.connect().catch(() => undefined); // unreachable: verification fails closed, retried
     const secret = await resolveDevSecret(config.secret, config.dataDir, "secret", () => randomBase64(32));
-    const verification = buildVerification(config, logger, redis, customers, tenants, Buffer.from(secret.value));
+    const verification = buildVerification(config, logger, redis, customers, tenants, Buffer.from(secret.value), options.clock);
     const health = new HealthMonitor(
       SERVICE_DEPENDENCIES,
       redis

@@ -29,8 +29,9 @@ export function buildVerification(
   customers: CustomerService,
   tenants: TenantService,
   secret: Buffer,
+  clock: () => Date = () => new Date(),
 ): VerificationService {
-  const store = redis ? new RedisCodeStore(redis) : new MemoryCodeStore();
+  const store = redis ? new RedisCodeStore(redis) : new MemoryCodeStore(() => clock().getTime());
   const limits = new VerificationLimits(redis ? redisLimiters(redis) : memoryLimiters());
-  return new VerificationService(customers, tenants, store, limits, buildNotifier(config, logger), secret);
+  return new VerificationService(customers, tenants, store, limits, buildNotifier(config, logger), secret, clock);
 }

@@ -31,6 +31,7 @@ export interface TestServer {
 export async function startServer(
   env: Record<string, string> = {},
   logTo?: { write(line: string): void },
+  clock?: () => Date,
 ): Promise<TestServer> {
   const adminToken = `test-admin-${randomBytes(24).toString("hex")}`;
   const dataDir = await mkdtemp(join(tmpdir(), "cms-test-data-"));
@@ -47,9 +48,10 @@ export async function startServer(
     CUSTOMERMS_MIGRATE_ON_START: "false",
     CUSTOMERMS_SHUTDOWN_GRACE_MS: "2000",
     LOG_LEVEL: "silent",
+    ...(inject("redisUrl") ? { REDIS_URL: inject("redisUrl") } : {}),
     ...env,
   });
-  const app = await buildApp(config, { logger: createLogger(config.logLevel, logTo) });
+  const app = await buildApp(config, { logger: createLogger(config.logLevel, logTo), ...(clock ? { clock } : {}) });
   const port = await app.listen();
   return {
     app,

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { Redis } from "ioredis";
 import type { TestProject } from "vitest/node";
 import { startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { migrateUp, openOrm } from "../../src/db/orm.js";
@@ -19,6 +20,8 @@ declare module "vitest" {
     databaseKind: "postgresql" | "embedded";
     /** A URL of the same server with rights to create databases (for tests that need their own). */
     adminDatabaseUrl: string;
+    /** The Redis the run uses, or "" for the in-memory twins (no server answered). */
+    redisUrl: string;
   }
 }
 
@@ -32,6 +35,18 @@ async function answers(url: string): Promise<boolean> {
     return false;
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await client.connect();
+    return (await client.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
   }
 }
 
@@ -79,6 +94,18 @@ export default async function setup(project: TestProject) {
     });
     console.log("[customerms tests] no PostgreSQL server answers: running on the embedded PGlite (one connection at a time)");
   }
+
+  const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+  let redis = "";
+  if (await redisAnswers(redisUrl)) {
+    redis = redisUrl;
+    console.log(`[customerms tests] Redis ${new URL(redisUrl).host}`);
+  } else if (required) {
+    throw new Error(`CUSTOMERMS_TEST_REQUIRE_SERVICES=1 but Redis does not answer at ${redisUrl}`);
+  } else {
+    console.log("[customerms tests] no Redis answers: verification runs on the in-memory twins");
+  }
+  project.provide("redisUrl", redis);
 
   const orm = await openOrm(url, 2);
   try {

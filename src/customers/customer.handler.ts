@@ -66,6 +66,7 @@ async function write<D extends DescMessage>(
 }
 
 const validator = createValidator();
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 /** The merged customer of an update must satisfy the same shape rules as a new one. */
 function validateMerged(merged: PbCustomer): void {
@@ -124,9 +125,14 @@ export function customerHandlers(orm: MikroORM, customers: CustomerService): Una
 
     async updateCustomer(req, call) {
       const { tenantId, actor } = principalOf(call, req.requestId);
-      const request = req.customer!;
-      if (request.id === "") {
-        throw invalidArgument([{ field: "customer.id", ruleId: "required", message: "names the customer to update and is required" }]);
+      const request = req.customer;
+      if (request === undefined) {
+        throw invalidArgument([{ field: "customer", ruleId: "required", message: "value is required" }]);
+      }
+      if (!UUID.test(request.id)) {
+        throw invalidArgument([
+          { field: "customer.id", ruleId: "string.uuid", message: "must be the UUID of the customer to update" },
+        ]);
       }
       let draft: DetailsDraft | undefined;
       return write(

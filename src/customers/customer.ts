@@ -143,7 +143,8 @@ export function normaliseEmail(email: string): string {
 
 export function isRealDate(d: CalendarDate): boolean {
   if (d.month < 1 || d.month > 12 || d.day < 1) return false;
-  const probe = new Date(Date.UTC(d.year, d.month - 1, d.day));
+  const probe = new Date(0);
+  probe.setUTCFullYear(d.year, d.month - 1, d.day); // Date.UTC would map years 0-99 to 1900-1999
   return probe.getUTCFullYear() === d.year && probe.getUTCMonth() === d.month - 1 && probe.getUTCDate() === d.day;
 }
 

@@ -49,30 +49,37 @@ export interface CodeBinding {
   readonly destination: string;
 }
 
+/** Unambiguous encoding of several fields (no separator can be forged inside one). */
+function lengthPrefixed(fields: readonly string[]): string {
+  return fields.map((f) => `${Buffer.byteLength(f)}:${f}`).join("");
+}
+
 export function hashCode(secret: Buffer, binding: CodeBinding, code: string): string {
-  return createHmac("sha256", secret)
-    .update([binding.tenantId, binding.customerId, binding.channel, binding.destination, code].join("\n"))
-    .digest("hex");
+  return createHmac("sha256", secret).update(lengthPrefixed([binding.tenantId, binding.customerId, binding.channel, binding.destination, code])).digest("hex");
 }
 
 /** A keyed hash of a destination: identifies it in store keys without revealing it. */
 export function hashDestination(secret: Buffer, binding: Omit<CodeBinding, "customerId">): string {
-  return createHmac("sha256", secret).update(["dest", binding.tenantId, binding.channel, binding.destination].join("\n")).digest("hex").slice(0, 32);
+  return createHmac("sha256", secret).update(lengthPrefixed(["dest", binding.tenantId, binding.channel, binding.destination])).digest("hex").slice(0, 32);
 }
 
+const HEX_HASH = /^(?:[0-9a-f]{2})+$/;
+
 export function sameHash(a: string, b: string): boolean {
+  if (!HEX_HASH.test(a) || !HEX_HASH.test(b)) return false; // Buffer.from(hex) drops bad digits
   const x = Buffer.from(a, "hex");
   const y = Buffer.from(b, "hex");
   return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
 }
 
-/** "jane@example.com" -> "j***@example.com"; "+447911123456" -> "+44*******56". */
+/** "jane@example.com" -> "j***@example.com"; "+447911123456" -> "+44*******56" (always 7 stars). */
 export function maskDestination(channel: Channel, destination: string): string {
   if (channel === "email") {
     const at = destination.lastIndexOf("@");
     if (at <= 0) return "***";
     return `${destination[0]}***${destination.slice(at)}`;
   }
-  if (destination.length <= 5) return "*".repeat(destination.length);
-  return `${destination.slice(0, 3)}${"*".repeat(destination.length - 5)}${destination.slice(-2)}`;
+  // A fixed run of stars: the mask does not reveal the number's length.
+  if (destination.length <= 5) return "*".repeat(7);
+  return `${destination.slice(0, 3)}*******${destination.slice(-2)}`;
 }

@@ -51,21 +51,38 @@ export class VerificationLimits {
     this.failures = make(VERIFY_FAILURES_PER_CUSTOMER_PER_HOUR, 3600);
   }
 
-  /** Counts one send; throws RESOURCE_EXHAUSTED (with retry time) when a limit is reached. */
+  /**
+   * Counts one send; throws RESOURCE_EXHAUSTED (with retry time) when a limit is reached. The
+   * per-destination limits go first and a refusal gives back the points already taken, so a
+   * client hammering one destination cannot spend the tenant's budget for everyone else.
+   */
   async beforeSend(tenantId: string, destinationHash: string, budgetPerMinute: number): Promise<void> {
     const t = `{t:${tenantId}}:rl`;
+    const cooldownKey = `${t}:cooldown:${destinationHash}`;
+    const hourlyKey = `${t}:hourly:${destinationHash}`;
     await limit(
-      () => this.budget(budgetPerMinute).consume(`${t}:tenant-budget:${budgetPerMinute}`),
-      (r) => exhausted("TENANT_SEND_BUDGET_EXCEEDED", `the tenant's budget of ${budgetPerMinute} codes per minute is used up`, r),
-    );
-    await limit(
-      () => this.cooldown.consume(`${t}:cooldown:${destinationHash}`),
+      () => this.cooldown.consume(cooldownKey),
       (r) => exhausted("RESEND_COOLDOWN", "a code was sent to this destination less than 30 s ago", r),
     );
-    await limit(
-      () => this.hourly.consume(`${t}:hourly:${destinationHash}`),
-      (r) => exhausted("SEND_LIMIT_EXCEEDED", `at most ${SENDS_PER_CONTACT_PER_HOUR} codes per destination per hour`, r),
-    );
+    try {
+      await limit(
+        () => this.hourly.consume(hourlyKey),
+        (r) => exhausted("SEND_LIMIT_EXCEEDED", `at most ${SENDS_PER_CONTACT_PER_HOUR} codes per destination per hour`, r),
+      );
+    } catch (err) {
+      await this.cooldown.reward(cooldownKey, 1);
+      throw err;
+    }
+    try {
+      await limit(
+        () => this.budget(budgetPerMinute).consume(`${t}:tenant-budget`),
+        (r) => exhausted("TENANT_SEND_BUDGET_EXCEEDED", `the tenant's budget of ${budgetPerMinute} codes per minute is used up`, r),
+      );
+    } catch (err) {
+      await this.cooldown.reward(cooldownKey, 1);
+      await this.hourly.reward(hourlyKey, 1);
+      throw err;
+    }
   }
 
   /** Throws RESOURCE_EXHAUSTED when the customer made too many wrong guesses this hour. */
@@ -80,6 +97,7 @@ export class VerificationLimits {
     await this.failures.penalty(`{t:${tenantId}}:rl:verify-failures:${customerId}`, 1);
   }
 
+  /** One limiter per budget value, all counting on the same key: a changed budget keeps the count. */
   private budget(points: number): RateLimiterAbstract {
     let l = this.budgets.get(points);
     if (l === undefined) this.budgets.set(points, (l = this.make(points, 60)));

@@ -75,7 +75,8 @@ function validateMerged(merged: PbCustomer): void {
   if (result.kind === "error") throw result.error;
   throw invalidArgument(
     result.violations.map((v) => {
-      const path = pathToString(v.field);
+      // "business.representatives[1].id" -> "customer.business.representatives.1.id"
+      const path = pathToString(v.field).replace(/\[(\d+)\]/g, ".$1");
       return { field: path === "" ? "customer" : `customer.${path}`, ruleId: v.ruleId, message: v.message };
     }),
   );
@@ -97,6 +98,13 @@ export function customerHandlers(orm: MikroORM, customers: CustomerService): Una
     async getCustomer(req, call) {
       const { tenantId } = principalOf(call, "");
       return { customer: customerToProto(await customers.get(orm.em.fork(), tenantId, req.id)) };
+    },
+
+    async getCustomerRequirements(req, call) {
+      const { tenantId } = principalOf(call, "");
+      const customer = await customers.get(orm.em.fork(), tenantId, req.id);
+      const r = await customers.requirements(customer);
+      return { currentlyDue: [...r.currentlyDue], eventuallyDue: [...r.eventuallyDue] };
     },
 
     async listCustomers(req, call) {

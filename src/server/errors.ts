@@ -32,18 +32,31 @@ export function errorInfo(reason: string, metadata: Record<string, string> = {})
   return { desc: ErrorInfoSchema, value: { reason, domain: ERROR_DOMAIN, metadata } };
 }
 
+/** "customer.business.representatives.1.id" -> field path elements, a numeric segment (or a
+ * "name[1]" suffix) becoming the index of the list field before it — the shape protovalidate
+ * itself produces, so clients read every violation the same way. */
+export function fieldPathElements(path: string) {
+  const elements: Array<ReturnType<typeof create<typeof FieldPathElementSchema>>> = [];
+  for (const segment of path.split(".")) {
+    const bracket = /^(.+)\[(\d+)\]$/.exec(segment);
+    const last = elements.at(-1);
+    if (/^\d+$/.test(segment) && last !== undefined) {
+      last.subscript = { case: "index", value: BigInt(segment) };
+    } else if (bracket) {
+      elements.push(create(FieldPathElementSchema, { fieldName: bracket[1], subscript: { case: "index", value: BigInt(bracket[2]!) } }));
+    } else {
+      elements.push(create(FieldPathElementSchema, { fieldName: segment }));
+    }
+  }
+  return elements;
+}
+
 /** buf.validate.Violations for violations found outside protovalidate (domain rules). */
 export function violationsDetail(violations: readonly FieldViolation[]): OutgoingDetail {
   return {
     desc: ViolationsSchema,
     value: create(ViolationsSchema, {
-      violations: violations.map((v) => ({
-        field: {
-          elements: v.field.split(".").map((name) => create(FieldPathElementSchema, { fieldName: name })),
-        },
-        ruleId: v.ruleId,
-        message: v.message,
-      })),
+      violations: violations.map((v) => ({ field: { elements: fieldPathElements(v.field) }, ruleId: v.ruleId, message: v.message })),
     }),
   };
 }

@@ -348,7 +348,7 @@ describe("CreateCustomer and GetCustomer", () => {
           reps[1]!.roles = [];
           return businessFull(undefined, reps);
         },
-        "customer.business.representatives.roles",
+        "customer.business.representatives.1.roles",
         "repeated.min_items",
       ],
       [

@@ -104,12 +104,16 @@ export function details(err: grpc.ServiceError): DecodedDetails {
       out.errorInfo = T.toObject(T.decode(any.value), { defaults: true }) as any;
     } else if (typeName === "buf.validate.Violations") {
       const T = violationsRoot.lookupType("buf.validate.Violations");
-      const v = T.toObject(T.decode(any.value), { defaults: true }) as any;
+      // oneofs: true tells an index subscript (e.subscript === "index") from an absent one.
+      const v = T.toObject(T.decode(any.value), { oneofs: true, longs: String }) as any;
       for (const x of v.violations ?? []) {
         out.violations.push({
-          field: (x.field?.elements ?? []).map((e: any) => e.fieldName).join("."),
-          ruleId: x.ruleId,
-          message: x.message,
+          // A list index renders as its own segment: "customer.business.representatives.1.id".
+          field: (x.field?.elements ?? [])
+            .map((e: any) => (e.index !== undefined && e.index !== null && e.subscript === "index" ? `${e.fieldName}.${e.index}` : e.fieldName))
+            .join("."),
+          ruleId: x.ruleId ?? "",
+          message: x.message ?? "",
         });
       }
     }

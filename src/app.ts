@@ -59,6 +59,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       new CustomerRepository(),
       new EventRepository(),
       createFieldCipher(parseMasterKey(masterKey.value)),
+      tenants,
     );
     const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
     if (redis) await redis.connect().catch(() => undefined); // unreachable: verification fails closed, retried

@@ -7,7 +7,9 @@ import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { AppError, invalidArgument, notFound, type FieldViolation } from "../errors.js";
 import type { FieldCipher } from "../db/field-cipher.js";
 import type { EventRepository } from "../events/event.repository.js";
+import type { TenantSettings } from "../tenants/tenant.entity.js";
 import {
+  activationBlockers,
   addLink,
   changedFields,
   checkEtag,
@@ -32,6 +34,16 @@ import {
   type CustomerRepository,
   type UniqueField,
 } from "./customer.repository.js";
+
+export interface Requirement {
+  readonly field: string;
+  readonly reason: string;
+  readonly description: string;
+}
+export interface Requirements {
+  readonly currentlyDue: readonly Requirement[];
+  readonly eventuallyDue: readonly Requirement[];
+}
 
 /** An identifier as a caller sends it. */
 export interface PlainIdentifier {
@@ -70,15 +82,40 @@ function last4(value: string): string {
   return value.replace(/[^A-Za-z0-9]/g, "").slice(-4);
 }
 
+/** What the customer use cases need to know of the tenant (cached by TenantService). */
+export interface TenantSettingsSource {
+  profile(tenantId: string, em?: EntityManager): Promise<{ readonly settings: TenantSettings }>;
+}
+
+/** The tenant's channels and countries of operation allow this customer (SCT01-03). */
+function checkTenantScope(settings: TenantSettings, type: Customer["type"], countryCode: string): void {
+  const channel = type === "individual" ? "b2c" : "b2b";
+  if (settings.channels !== undefined && !settings.channels.includes(channel)) {
+    throw new AppError("PERMISSION_DENIED", `the tenant does not serve the ${channel.toUpperCase()} channel: it cannot register ${type} customers`, {
+      reason: "CHANNEL_NOT_ENABLED",
+      metadata: { channel: channel.toUpperCase() },
+    });
+  }
+  const countries = settings.countries ?? [];
+  if (countries.length > 0 && !countries.includes(countryCode)) {
+    throw new AppError("FAILED_PRECONDITION", `the tenant does not operate in ${countryCode}`, {
+      reason: "COUNTRY_NOT_ENABLED",
+      metadata: { country_code: countryCode },
+    });
+  }
+}
+
 export class CustomerService {
   constructor(
     private readonly repo: CustomerRepository,
     private readonly events: EventRepository,
     private readonly cipher: FieldCipher,
+    private readonly tenants: TenantSettingsSource,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
   async create(em: EntityManager, tenantId: string, draft: DetailsDraft, actor: Actor): Promise<Customer> {
+    checkTenantScope((await this.tenants.profile(tenantId, em)).settings, draft.profile.kind, draft.countryCode);
     const id = randomUUID();
     const details = this.resolve(tenantId, id, draft, undefined);
     const customer = registerCustomer(tenantId, id, details, this.now());
@@ -91,6 +128,11 @@ export class CustomerService {
     const customer = await this.repo.findById(em, tenantId, id);
     if (customer === null) throw notFound("CUSTOMER_NOT_FOUND", `customer ${id} not found`);
     return customer;
+  }
+
+  /** What the customer still needs before (currently) and after (eventually) activation. */
+  async requirements(c: Customer): Promise<Requirements> {
+    return { currentlyDue: activationBlockers(c).map((b) => ({ field: b.subject, reason: b.type, description: b.description })), eventuallyDue: [] };
   }
 
   list(em: EntityManager, tenantId: string, filter: CustomerFilter, limit: number, after?: CustomerCursor): Promise<Customer[]> {
@@ -109,6 +151,9 @@ export class CustomerService {
     const current = await this.get(em, tenantId, id);
     checkEtag(current, etag);
     const details = this.resolve(tenantId, id, desired(current), current);
+    if (details.countryCode !== current.countryCode) {
+      checkTenantScope((await this.tenants.profile(tenantId, em)).settings, current.type, details.countryCode);
+    }
     const next = updateCustomer(current, details, this.now());
     const changed = changedFields(current, next);
     if (changed.length === 0) return current; // nothing to write, no event, same etag
@@ -203,19 +248,25 @@ export class CustomerService {
   /** Seals plain identifiers and settles representative ids against the current customer. */
   private resolve(tenantId: string, customerId: string, draft: DetailsDraft, current: Customer | undefined): CustomerDetails {
     const violations: FieldViolation[] = [];
-    const seal = (field: string, id: IdentifierDraft): SealedIdentifier | null => {
+    const seal = (field: string, id: IdentifierDraft, stored: SealedIdentifier | null | undefined): SealedIdentifier | null => {
       if (id === null || "sealed" in id) return id;
-      return { type: id.type, last4: last4(id.value), sealed: this.cipher.seal(id.value, `${tenantId}/${customerId}/${field}`) };
+      const aad = `${tenantId}/${customerId}/${field}`;
+      // The same value sent again is no change: keep the stored ciphertext (no new etag/event).
+      if (stored && stored.type === id.type && this.cipher.open(stored.sealed, aad) === id.value) return stored;
+      return { type: id.type, last4: last4(id.value), sealed: this.cipher.seal(id.value, aad) };
     };
+    const cp = current?.profile;
     const p = draft.profile;
     let profile: CustomerDetails["profile"];
     if (p.kind === "individual") {
-      profile = { ...p, nationalId: seal("individual.national_id", p.nationalId) };
+      profile = { ...p, nationalId: seal("individual.national_id", p.nationalId, cp?.kind === "individual" ? cp.nationalId : undefined) };
     } else {
       const known = new Map(
         (current?.profile.kind === "business" ? current.profile.representatives : []).map((r) => [r.id, r]),
       );
       const representatives: Representative[] = p.representatives.map((r, i) => {
+        // On create every id is new (Representative.id is output only and ignored on input).
+        if (current === undefined) return { ...r, id: randomUUID() };
         if (r.id !== "" && !known.has(r.id)) {
           violations.push({
             field: `customer.business.representatives.${i}.id`,
@@ -225,7 +276,7 @@ export class CustomerService {
         }
         return { ...r, id: r.id === "" ? randomUUID() : r.id };
       });
-      profile = { ...p, taxId: seal("business.tax_id", p.taxId), representatives };
+      profile = { ...p, taxId: seal("business.tax_id", p.taxId, cp?.kind === "business" ? cp.taxId : undefined), representatives };
     }
     if (violations.length > 0) throw invalidArgument(violations);
     return { ...draft, profile };

@@ -9,9 +9,20 @@ export interface TenantRow {
   displayName: string;
   /** Overrides of the verification defaults (verification/policy.ts); {} = all defaults. */
   verificationPolicy: { codeLength?: number; codeTtlMs?: number; maxAttempts?: number; sendBudgetPerMinute?: number };
+  /** Channels, countries of operation, required fields, CORS origins; {} = the defaults. */
+  settings: TenantSettings;
   version: number;
   createTime: Date;
   updateTime: Date;
+}
+
+export interface TenantSettings {
+  /** "b2c" and/or "b2b"; absent = both. */
+  channels?: Array<"b2c" | "b2b">;
+  /** ISO alpha-2; absent or empty = every country. */
+  countries?: string[];
+  requiredFields?: string[];
+  corsOrigins?: string[];
 }
 
 export const TenantEntity = new EntitySchema<TenantRow>({
@@ -21,6 +32,7 @@ export const TenantEntity = new EntitySchema<TenantRow>({
     id: { type: "uuid", primary: true },
     displayName: { type: "text" },
     verificationPolicy: { type: "json", defaultRaw: "'{}'::jsonb" },
+    settings: { type: "json", defaultRaw: "'{}'::jsonb" },
     version: { type: "integer", version: true },
     createTime: { type: "Date", columnType: "timestamptz(6)" },
     updateTime: { type: "Date", columnType: "timestamptz(6)" },

@@ -5,10 +5,14 @@ import { effectivePolicy } from "../verification/policy.js";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import {
   ApiKeySchema,
+  Channel,
   TenantSchema,
   type ApiKey,
   type Tenant,
+  type VerificationPolicy as PbPolicy,
 } from "../../gen/finhub/tenant/v1/tenant_pb.js";
+import { CustomerSchema } from "../../gen/finhub/customer/v1/customer_pb.js";
+import { invalidArgument, type FieldViolation } from "../errors.js";
 import {
   CreateApiKeyResponseSchema,
   CreateTenantResponseSchema,
@@ -18,14 +22,21 @@ import { ADMIN_SCOPE, runIdempotent } from "../db/idempotency.js";
 import { idempotencyKey, protoCodec } from "../server/idempotency.js";
 import type { UnaryHandlers } from "../server/pipeline.js";
 import { decodePageToken, encodePageToken, pageSize } from "../server/paging.js";
-import type { ApiKeyRow, TenantRow } from "./tenant.entity.js";
+import type { ApiKeyRow, TenantRow, TenantSettings } from "./tenant.entity.js";
 import type { TenantService } from "./tenant.service.js";
+
+const CHANNELS: Record<"b2c" | "b2b", Channel> = { b2c: Channel.B2C, b2b: Channel.B2B };
 
 export function tenantToProto(t: TenantRow): Tenant {
   const p = effectivePolicy(t.verificationPolicy);
+  const settings = t.settings ?? {};
   return create(TenantSchema, {
     id: t.id,
     displayName: t.displayName,
+    channels: (settings.channels ?? ["b2c", "b2b"]).map((c) => CHANNELS[c]),
+    countriesOfOperation: settings.countries ?? [],
+    requiredFields: settings.requiredFields ?? [],
+    corsOrigins: settings.corsOrigins ?? [],
     verificationPolicy: {
       codeLength: p.codeLength,
       codeTtl: { seconds: BigInt(Math.round(p.codeTtlMs / 1000)) },
@@ -49,6 +60,40 @@ export function apiKeyToProto(k: ApiKeyRow): ApiKey {
   });
 }
 
+function policyFromProto(vp: PbPolicy | undefined): TenantRow["verificationPolicy"] {
+  return {
+    ...(vp?.codeLength ? { codeLength: vp.codeLength } : {}),
+    ...(vp?.codeTtl ? { codeTtlMs: Number(vp.codeTtl.seconds) * 1000 + Math.round(vp.codeTtl.nanos / 1e6) } : {}),
+    ...(vp?.maxAttempts ? { maxAttempts: vp.maxAttempts } : {}),
+    ...(vp?.sendBudgetPerMinute ? { sendBudgetPerMinute: vp.sendBudgetPerMinute } : {}),
+  };
+}
+
+/** Is `path` a changeable field of Customer ("email", "address", "individual.occupation")? */
+function isCustomerPath(path: string): boolean {
+  const [head, sub] = path.split(".");
+  const f = CustomerSchema.fields.find((x) => x.name === head);
+  if (f === undefined || ["id", "type", "status", "etag", "create_time", "update_time", "links"].includes(head!)) return false;
+  if (sub === undefined) return true;
+  return f.message !== undefined && f.message.fields.some((x) => x.name === sub);
+}
+
+function settingsFromProto(t: Tenant, field = "tenant"): TenantSettings {
+  const bad: FieldViolation[] = t.requiredFields
+    .map((p, i) => ({ p, i }))
+    .filter(({ p }) => !isCustomerPath(p))
+    .map(({ p, i }) => ({ field: `${field}.required_fields.${i}`, ruleId: "required_fields.customer_path", message: `"${p}" is not a changeable field of Customer` }));
+  if (bad.length > 0) throw invalidArgument(bad);
+  return {
+    ...(t.channels.length > 0 ? { channels: t.channels.map((c) => (c === Channel.B2C ? "b2c" : "b2b")) } : {}),
+    countries: [...t.countriesOfOperation],
+    requiredFields: [...t.requiredFields],
+    corsOrigins: [...t.corsOrigins],
+  };
+}
+
+const TENANT_MASK_PATHS = ["display_name", "verification_policy", "channels", "countries_of_operation", "required_fields", "cors_origins"] as const;
+
 // The secret is never stored: a replay answers with the metadata and an empty api_key.
 const createTenantCodec = protoCodec(CreateTenantResponseSchema, (r) => ({ ...r, apiKey: "" }));
 const createApiKeyCodec = protoCodec(CreateApiKeyResponseSchema, (r) => ({ ...r, apiKey: "" }));
@@ -58,15 +103,10 @@ export function tenantHandlers(orm: MikroORM, tenants: TenantService): UnaryHand
     async createTenant(req, call) {
       const key = idempotencyKey(call, ADMIN_SCOPE, req.requestId);
       return runIdempotent(orm.em.fork(), key, createTenantCodec, async (em) => {
-        const vp = req.tenant!.verificationPolicy;
         const created = await tenants.createTenant(em, {
           displayName: req.tenant!.displayName,
-          verificationPolicy: {
-            ...(vp?.codeLength ? { codeLength: vp.codeLength } : {}),
-            ...(vp?.codeTtl ? { codeTtlMs: Number(vp.codeTtl.seconds) * 1000 + Math.round(vp.codeTtl.nanos / 1e6) } : {}),
-            ...(vp?.maxAttempts ? { maxAttempts: vp.maxAttempts } : {}),
-            ...(vp?.sendBudgetPerMinute ? { sendBudgetPerMinute: vp.sendBudgetPerMinute } : {}),
-          },
+          verificationPolicy: policyFromProto(req.tenant!.verificationPolicy),
+          settings: settingsFromProto(req.tenant!),
         });
         return create(CreateTenantResponseSchema, {
           tenant: tenantToProto(created.tenant),
@@ -92,6 +132,60 @@ export function tenantHandlers(orm: MikroORM, tenants: TenantService): UnaryHand
         nextPageToken:
           rows.length > limit && last ? encodePageToken({ t: last.createTime.toISOString(), i: last.id }) : "",
       };
+    },
+
+    async updateTenant(req) {
+      const t = req.tenant!;
+      const paths = req.updateMask?.paths ?? [];
+      const bad = paths.filter((p) => p !== "*" && !(TENANT_MASK_PATHS as readonly string[]).includes(p));
+      if (bad.length > 0) {
+        throw invalidArgument(
+          bad.map((p) => ({ field: "update_mask", ruleId: "update_mask.path", message: `"${p}" cannot be updated (allowed: ${TENANT_MASK_PATHS.join(", ")})` })),
+          "INVALID_UPDATE_MASK",
+        );
+      }
+      // Absent mask: the populated fields (AIP-134).
+      const set = new Set<string>(
+        paths.length === 0
+          ? [
+              ...(t.displayName ? ["display_name"] : []),
+              ...(t.verificationPolicy ? ["verification_policy"] : []),
+              ...(t.channels.length ? ["channels"] : []),
+              ...(t.countriesOfOperation.length ? ["countries_of_operation"] : []),
+              ...(t.requiredFields.length ? ["required_fields"] : []),
+              ...(t.corsOrigins.length ? ["cors_origins"] : []),
+            ]
+          : paths.includes("*")
+            ? TENANT_MASK_PATHS
+            : paths,
+      );
+      if (set.has("display_name") && t.displayName === "") {
+        throw invalidArgument([{ field: "tenant.display_name", ruleId: "required", message: "value is required" }]);
+      }
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(t.id)) {
+        throw invalidArgument([{ field: "tenant.id", ruleId: "string.uuid", message: "must be the UUID of the tenant to update" }]);
+      }
+      const incoming = settingsFromProto(t);
+      const em = orm.em.fork();
+      const updated = await em.transactional((tx) =>
+        tenants.updateTenant(tx, t.id, t.etag, (cur) => {
+          const s = { ...(cur.settings ?? {}) };
+          if (set.has("channels")) {
+            if (incoming.channels) s.channels = incoming.channels;
+            else delete s.channels;
+          }
+          if (set.has("countries_of_operation")) s.countries = incoming.countries ?? [];
+          if (set.has("required_fields")) s.requiredFields = incoming.requiredFields ?? [];
+          if (set.has("cors_origins")) s.corsOrigins = incoming.corsOrigins ?? [];
+          return {
+            ...cur,
+            displayName: set.has("display_name") ? t.displayName : cur.displayName,
+            verificationPolicy: set.has("verification_policy") ? policyFromProto(t.verificationPolicy) : cur.verificationPolicy,
+            settings: s,
+          };
+        }),
+      );
+      return { tenant: tenantToProto(updated) };
     },
 
     async createApiKey(req, call) {

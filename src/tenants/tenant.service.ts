@@ -7,18 +7,21 @@ import { notFound } from "../errors.js";
 import type { ApiKeyAuthenticator } from "../server/auth.js";
 import type { Principal } from "../server/pipeline.js";
 import { generateApiKey, hashApiKey, looksLikeApiKey } from "./api-key.js";
-import type { ApiKeyRow, TenantRow } from "./tenant.entity.js";
+import { AppError } from "../errors.js";
+import { TenantEntity, type ApiKeyRow, type TenantRow, type TenantSettings } from "./tenant.entity.js";
 import type { TenantPageCursor, TenantRepository } from "./tenant.repository.js";
 
 export interface NewTenant {
   readonly displayName: string;
   readonly verificationPolicy: TenantRow["verificationPolicy"];
+  readonly settings: TenantSettings;
 }
 
-/** What verification needs to know of a tenant. */
+/** What the customer and verification use cases need to know of a tenant. */
 export interface TenantProfile {
   readonly displayName: string;
   readonly verificationPolicy: TenantRow["verificationPolicy"];
+  readonly settings: TenantSettings;
 }
 
 export interface IssuedKey {
@@ -47,6 +50,7 @@ export class TenantService implements ApiKeyAuthenticator {
       id: randomUUID(),
       displayName: input.displayName,
       verificationPolicy: input.verificationPolicy,
+      settings: input.settings,
       version: 1,
       createTime: now,
       updateTime: now,
@@ -62,16 +66,39 @@ export class TenantService implements ApiKeyAuthenticator {
     return tenant;
   }
 
-  /** The tenant's name and verification policy, cached like API keys (changes show within the TTL). */
-  async profile(tenantId: string): Promise<TenantProfile> {
+  /**
+   * The tenant's name, verification policy and settings, cached like API keys (changes show
+   * within the TTL). Inside a transaction pass its EntityManager: reading on a second pooled
+   * connection while the transaction holds one can exhaust the pool (and deadlocks PGlite).
+   */
+  async profile(tenantId: string, em?: EntityManager): Promise<TenantProfile> {
     const nowMs = Date.now();
     const cached = this.profileCache.get(tenantId);
     if (cached !== undefined && cached.expires > nowMs) return cached.profile;
-    const t = await this.getTenant(this.orm.em.fork(), tenantId);
-    const profile = { displayName: t.displayName, verificationPolicy: t.verificationPolicy ?? {} };
+    const t = await this.getTenant(em ?? this.orm.em.fork(), tenantId);
+    const profile = { displayName: t.displayName, verificationPolicy: t.verificationPolicy ?? {}, settings: t.settings ?? {} };
     if (this.profileCache.size >= API_KEY_CACHE_MAX) this.profileCache.clear();
     this.profileCache.set(tenantId, { profile, expires: nowMs + API_KEY_CACHE_TTL_MS });
     return profile;
+  }
+
+  /** Applies `change` to the stored tenant if `etag` (when given) is current; optimistic. */
+  async updateTenant(em: EntityManager, id: string, etag: string, change: (t: TenantRow) => TenantRow): Promise<TenantRow> {
+    const current = await this.getTenant(em, id);
+    if (etag !== "" && etag !== String(current.version)) {
+      throw new AppError("ABORTED", `etag "${etag}" is stale: the tenant is at "${current.version}"`, {
+        reason: "ETAG_MISMATCH",
+        metadata: { current_etag: String(current.version) },
+      });
+    }
+    const next = { ...change(current), id, version: current.version + 1, updateTime: this.now() };
+    const { id: _id, version: _v, createTime: _c, ...changes } = next;
+    const affected = await em.nativeUpdate(TenantEntity, { id, version: current.version }, { ...changes, version: next.version });
+    if (affected !== 1) {
+      throw new AppError("ABORTED", "the tenant was changed by another request meanwhile; read it again", { reason: "CONCURRENT_MODIFICATION" });
+    }
+    this.profileCache.delete(id);
+    return next;
   }
 
   listTenants(em: EntityManager, limit: number, after: TenantPageCursor | undefined): Promise<TenantRow[]> {

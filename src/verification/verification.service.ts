@@ -53,7 +53,7 @@ async function failClosed<T>(op: () => Promise<T>): Promise<T> {
 export class VerificationService {
   constructor(
     private readonly customers: CustomerService,
-    private readonly tenants: { profile(tenantId: string): Promise<TenantProfile> },
+    private readonly tenants: { profile(tenantId: string, em?: EntityManager): Promise<TenantProfile> },
     private readonly store: CodeStore,
     private readonly limits: VerificationLimits,
     private readonly notifier: Notifier,
@@ -65,7 +65,7 @@ export class VerificationService {
   async start(em: EntityManager, tenantId: string, customerId: string, channel: Channel): Promise<StartResult> {
     const customer = await this.customers.get(em, tenantId, customerId);
     const destination = this.destinationOf(customer, channel);
-    const tenant = await this.tenants.profile(tenantId);
+    const tenant = await this.tenants.profile(tenantId, em);
     const policy = effectivePolicy(tenant.verificationPolicy);
     const destinationHash = hashDestination(this.secret, { tenantId, channel, destination });
     await failClosed(() => this.limits.beforeSend(tenantId, destinationHash, policy.sendBudgetPerMinute));

@@ -2,8 +2,8 @@
 // @generated from file finhub/tenant/v1/tenant.proto (package finhub.tenant.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file finhub/tenant/v1/tenant.proto.
  */
 export const file_finhub_tenant_v1_tenant: GenFile = /*@__PURE__*/
-  fileDesc("Ch1maW5odWIvdGVuYW50L3YxL3RlbmFudC5wcm90bxIQZmluaHViLnRlbmFudC52MSLDAgoGVGVuYW50EgoKAmlkGAEgASgJEnoKDGRpc3BsYXlfbmFtZRgCIAEoCUJkukhhugFWCg5zdHJpbmcudHJpbW1lZBIlbXVzdCBub3Qgc3RhcnQgb3IgZW5kIHdpdGggd2hpdGVzcGFjZRoddGhpcy5tYXRjaGVzKCdeXFxTKC4qXFxTKT8kJynIAQFyAxjIARIMCgRldGFnGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQQoTdmVyaWZpY2F0aW9uX3BvbGljeRgGIAEoCzIkLmZpbmh1Yi50ZW5hbnQudjEuVmVyaWZpY2F0aW9uUG9saWN5IskBChJWZXJpZmljYXRpb25Qb2xpY3kSIQoLY29kZV9sZW5ndGgYASABKAVCDLpICdgBARoEGAooBhI8Cghjb2RlX3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIPukgMqgEJIgMIiA4yAgh4EiIKDG1heF9hdHRlbXB0cxgDIAEoBUIMukgJ2AEBGgQYCigDEi4KFnNlbmRfYnVkZ2V0X3Blcl9taW51dGUYBCABKAVCDrpIC9gBARoGGKCNBigBIrgBCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEh0KDGRpc3BsYXlfbmFtZRgDIAEoCUIHukgEcgIYZBIOCgZwcmVmaXgYBCABKAkSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcGIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1maW5odWIvdGVuYW50L3YxL3RlbmFudC5wcm90bxIQZmluaHViLnRlbmFudC52MSK/BAoGVGVuYW50EgoKAmlkGAEgASgJEnoKDGRpc3BsYXlfbmFtZRgCIAEoCUJkukhhugFWCg5zdHJpbmcudHJpbW1lZBIlbXVzdCBub3Qgc3RhcnQgb3IgZW5kIHdpdGggd2hpdGVzcGFjZRoddGhpcy5tYXRjaGVzKCdeXFxTKC4qXFxTKT8kJynIAQFyAxjIARIMCgRldGFnGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQQoTdmVyaWZpY2F0aW9uX3BvbGljeRgGIAEoCzIkLmZpbmh1Yi50ZW5hbnQudjEuVmVyaWZpY2F0aW9uUG9saWN5EkAKCGNoYW5uZWxzGAcgAygOMhkuZmluaHViLnRlbmFudC52MS5DaGFubmVsQhO6SBCSAQ0QAhgBIgeCAQQQASAAEjsKFmNvdW50cmllc19vZl9vcGVyYXRpb24YCCADKAlCG7pIGJIBFRD6ARgBIg5yDDIKXltBLVpdezJ9JBI+Cg9yZXF1aXJlZF9maWVsZHMYCSADKAlCJbpIIpIBHxAyGAEiGXIXMhVeW2Etel9dKyhcLlthLXpfXSspPyQSOwoMY29yc19vcmlnaW5zGAogAygJQiW6SCKSAR8QFBgBIhlyFxjIATISXmh0dHBzPzovL1teL1xzXSskIskBChJWZXJpZmljYXRpb25Qb2xpY3kSIQoLY29kZV9sZW5ndGgYASABKAVCDLpICdgBARoEGAooBhI8Cghjb2RlX3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIPukgMqgEJIgMIiA4yAgh4EiIKDG1heF9hdHRlbXB0cxgDIAEoBUIMukgJ2AEBGgQYCigDEi4KFnNlbmRfYnVkZ2V0X3Blcl9taW51dGUYBCABKAVCDrpIC9gBARoGGKCNBigBIrgBCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEh0KDGRpc3BsYXlfbmFtZRgDIAEoCUIHukgEcgIYZBIOCgZwcmVmaXgYBCABKAkSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpECgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABIPCgtDSEFOTkVMX0IyQxABEg8KC0NIQU5ORUxfQjJCEAJiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A tenant of FinHub: a fintech, bank or marketplace that registers its own customers.
@@ -65,6 +65,40 @@ export type Tenant = Message<"finhub.tenant.v1.Tenant"> & {
    * @generated from field: finhub.tenant.v1.VerificationPolicy verification_policy = 6;
    */
   verificationPolicy?: VerificationPolicy | undefined;
+
+  /**
+   * The distribution channels the tenant serves, i.e. which customer types it may create:
+   * CHANNEL_B2C individuals, CHANNEL_B2B businesses. Empty on create means both. Creating a
+   * customer of another type fails with PERMISSION_DENIED (reason CHANNEL_NOT_ENABLED).
+   *
+   * @generated from field: repeated finhub.tenant.v1.Channel channels = 7;
+   */
+  channels: Channel[];
+
+  /**
+   * ISO 3166-1 alpha-2 countries the tenant operates in. Empty means every country. A customer
+   * whose country_code is outside fails with FAILED_PRECONDITION (reason COUNTRY_NOT_ENABLED).
+   *
+   * @generated from field: repeated string countries_of_operation = 8;
+   */
+  countriesOfOperation: string[];
+
+  /**
+   * Customer fields the tenant requires before activation, on top of the country rules, as
+   * paths in Customer (e.g. "individual.occupation", "address", "business.website"). They
+   * appear in Customer.missing_requirements with reason FIELD_REQUIRED_BY_TENANT. Changing them
+   * changes existing customers' requirements on their next read.
+   *
+   * @generated from field: repeated string required_fields = 9;
+   */
+  requiredFields: string[];
+
+  /**
+   * Browser origins allowed to call the service for this tenant, e.g. "https://app.example.com".
+   *
+   * @generated from field: repeated string cors_origins = 10;
+   */
+  corsOrigins: string[];
 };
 
 /**
@@ -174,4 +208,38 @@ export type ApiKey = Message<"finhub.tenant.v1.ApiKey"> & {
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
   messageDesc(file_finhub_tenant_v1_tenant, 2);
+
+/**
+ * A distribution channel (FinHub capabilities SCT01 and SCT02).
+ *
+ * @generated from enum finhub.tenant.v1.Channel
+ */
+export enum Channel {
+  /**
+   * Never valid.
+   *
+   * @generated from enum value: CHANNEL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Business-to-consumer: the tenant onboards individuals.
+   *
+   * @generated from enum value: CHANNEL_B2C = 1;
+   */
+  B2C = 1,
+
+  /**
+   * Business-to-business: the tenant onboards businesses.
+   *
+   * @generated from enum value: CHANNEL_B2B = 2;
+   */
+  B2B = 2,
+}
+
+/**
+ * Describes the enum finhub.tenant.v1.Channel.
+ */
+export const ChannelSchema: GenEnum<Channel> = /*@__PURE__*/
+  enumDesc(file_finhub_tenant_v1_tenant, 0);
 

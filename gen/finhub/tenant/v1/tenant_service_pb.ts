@@ -7,13 +7,15 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { ApiKey, Tenant } from "./tenant_pb.js";
 import { file_finhub_tenant_v1_tenant } from "./tenant_pb.js";
+import type { FieldMask } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file finhub/tenant/v1/tenant_service.proto.
  */
 export const file_finhub_tenant_v1_tenant_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVmaW5odWIvdGVuYW50L3YxL3RlbmFudF9zZXJ2aWNlLnByb3RvEhBmaW5odWIudGVuYW50LnYxImgKE0NyZWF0ZVRlbmFudFJlcXVlc3QSMAoGdGVuYW50GAEgASgLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnRCBrpIA8gBARIfCgpyZXF1ZXN0X2lkGAIgASgJQgu6SAjYAQFyA7ABASJ4ChRDcmVhdGVUZW5hbnRSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC5maW5odWIudGVuYW50LnYxLlRlbmFudBIPCgdhcGlfa2V5GAIgASgJEiUKA2tleRgDIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5IigKEEdldFRlbmFudFJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIj0KEUdldFRlbmFudFJlc3BvbnNlEigKBnRlbmFudBgBIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuVGVuYW50IlEKEkxpc3RUZW5hbnRzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiWQoTTGlzdFRlbmFudHNSZXNwb25zZRIpCgd0ZW5hbnRzGAEgAygLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInoKE0NyZWF0ZUFwaUtleVJlcXVlc3QSGwoJdGVuYW50X2lkGAEgASgJQgi6SAVyA7ABARIlCgNrZXkYAiABKAsyGC5maW5odWIudGVuYW50LnYxLkFwaUtleRIfCgpyZXF1ZXN0X2lkGAMgASgJQgu6SAjYAQFyA7ABASJOChRDcmVhdGVBcGlLZXlSZXNwb25zZRIPCgdhcGlfa2V5GAEgASgJEiUKA2tleRgCIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5IlAKE1Jldm9rZUFwaUtleVJlcXVlc3QSGwoJdGVuYW50X2lkGAEgASgJQgi6SAVyA7ABARIcCgphcGlfa2V5X2lkGAIgASgJQgi6SAVyA7ABASI9ChRSZXZva2VBcGlLZXlSZXNwb25zZRIlCgNrZXkYASABKAsyGC5maW5odWIudGVuYW50LnYxLkFwaUtleTLtAwoNVGVuYW50U2VydmljZRJdCgxDcmVhdGVUZW5hbnQSJS5maW5odWIudGVuYW50LnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaJi5maW5odWIudGVuYW50LnYxLkNyZWF0ZVRlbmFudFJlc3BvbnNlElkKCUdldFRlbmFudBIiLmZpbmh1Yi50ZW5hbnQudjEuR2V0VGVuYW50UmVxdWVzdBojLmZpbmh1Yi50ZW5hbnQudjEuR2V0VGVuYW50UmVzcG9uc2UiA5ACARJfCgtMaXN0VGVuYW50cxIkLmZpbmh1Yi50ZW5hbnQudjEuTGlzdFRlbmFudHNSZXF1ZXN0GiUuZmluaHViLnRlbmFudC52MS5MaXN0VGVuYW50c1Jlc3BvbnNlIgOQAgESXQoMQ3JlYXRlQXBpS2V5EiUuZmluaHViLnRlbmFudC52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiYuZmluaHViLnRlbmFudC52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJiCgxSZXZva2VBcGlLZXkSJS5maW5odWIudGVuYW50LnYxLlJldm9rZUFwaUtleVJlcXVlc3QaJi5maW5odWIudGVuYW50LnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIgOQAgJiBnByb3RvMw", [file_buf_validate_validate, file_finhub_tenant_v1_tenant]);
+  fileDesc("CiVmaW5odWIvdGVuYW50L3YxL3RlbmFudF9zZXJ2aWNlLnByb3RvEhBmaW5odWIudGVuYW50LnYxImgKE0NyZWF0ZVRlbmFudFJlcXVlc3QSMAoGdGVuYW50GAEgASgLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnRCBrpIA8gBARIfCgpyZXF1ZXN0X2lkGAIgASgJQgu6SAjYAQFyA7ABASJ4ChRDcmVhdGVUZW5hbnRSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC5maW5odWIudGVuYW50LnYxLlRlbmFudBIPCgdhcGlfa2V5GAIgASgJEiUKA2tleRgDIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5IigKEEdldFRlbmFudFJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIj0KEUdldFRlbmFudFJlc3BvbnNlEigKBnRlbmFudBgBIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuVGVuYW50IlEKEkxpc3RUZW5hbnRzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiWQoTTGlzdFRlbmFudHNSZXNwb25zZRIpCgd0ZW5hbnRzGAEgAygLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIngKE1VwZGF0ZVRlbmFudFJlcXVlc3QSMAoGdGVuYW50GAEgASgLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnRCBrpIA8gBARIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siQAoUVXBkYXRlVGVuYW50UmVzcG9uc2USKAoGdGVuYW50GAEgASgLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnQiegoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIbCgl0ZW5hbnRfaWQYASABKAlCCLpIBXIDsAEBEiUKA2tleRgCIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5Eh8KCnJlcXVlc3RfaWQYAyABKAlCC7pICNgBAXIDsAEBIk4KFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSJQoDa2V5GAIgASgLMhguZmluaHViLnRlbmFudC52MS5BcGlLZXkiUAoTUmV2b2tlQXBpS2V5UmVxdWVzdBIbCgl0ZW5hbnRfaWQYASABKAlCCLpIBXIDsAEBEhwKCmFwaV9rZXlfaWQYAiABKAlCCLpIBXIDsAEBIj0KFFJldm9rZUFwaUtleVJlc3BvbnNlEiUKA2tleRgBIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5MswECg1UZW5hbnRTZXJ2aWNlEl0KDENyZWF0ZVRlbmFudBIlLmZpbmh1Yi50ZW5hbnQudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBomLmZpbmh1Yi50ZW5hbnQudjEuQ3JlYXRlVGVuYW50UmVzcG9uc2USWQoJR2V0VGVuYW50EiIuZmluaHViLnRlbmFudC52MS5HZXRUZW5hbnRSZXF1ZXN0GiMuZmluaHViLnRlbmFudC52MS5HZXRUZW5hbnRSZXNwb25zZSIDkAIBEl8KC0xpc3RUZW5hbnRzEiQuZmluaHViLnRlbmFudC52MS5MaXN0VGVuYW50c1JlcXVlc3QaJS5maW5odWIudGVuYW50LnYxLkxpc3RUZW5hbnRzUmVzcG9uc2UiA5ACARJdCgxVcGRhdGVUZW5hbnQSJS5maW5odWIudGVuYW50LnYxLlVwZGF0ZVRlbmFudFJlcXVlc3QaJi5maW5odWIudGVuYW50LnYxLlVwZGF0ZVRlbmFudFJlc3BvbnNlEl0KDENyZWF0ZUFwaUtleRIlLmZpbmh1Yi50ZW5hbnQudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBomLmZpbmh1Yi50ZW5hbnQudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USYgoMUmV2b2tlQXBpS2V5EiUuZmluaHViLnRlbmFudC52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiYuZmluaHViLnRlbmFudC52MS5SZXZva2VBcGlLZXlSZXNwb25zZSIDkAICYgZwcm90bzM", [file_buf_validate_validate, file_finhub_tenant_v1_tenant, file_google_protobuf_field_mask]);
 
 /**
  * Request of TenantService.CreateTenant.
@@ -181,6 +183,56 @@ export const ListTenantsResponseSchema: GenMessage<ListTenantsResponse> = /*@__P
   messageDesc(file_finhub_tenant_v1_tenant_service, 5);
 
 /**
+ * Request of TenantService.UpdateTenant.
+ *
+ * @generated from message finhub.tenant.v1.UpdateTenantRequest
+ */
+export type UpdateTenantRequest = Message<"finhub.tenant.v1.UpdateTenantRequest"> & {
+  /**
+   * Required. The tenant's new settings; `tenant.id` names it; `tenant.etag`, if set, must be
+   * current.
+   *
+   * @generated from field: finhub.tenant.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+
+  /**
+   * Optional. Which fields to change (see UpdateTenant).
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message finhub.tenant.v1.UpdateTenantRequest.
+ * Use `create(UpdateTenantRequestSchema)` to create a new message.
+ */
+export const UpdateTenantRequestSchema: GenMessage<UpdateTenantRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_tenant_v1_tenant_service, 6);
+
+/**
+ * Response of TenantService.UpdateTenant.
+ *
+ * @generated from message finhub.tenant.v1.UpdateTenantResponse
+ */
+export type UpdateTenantResponse = Message<"finhub.tenant.v1.UpdateTenantResponse"> & {
+  /**
+   * The tenant after the update.
+   *
+   * @generated from field: finhub.tenant.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+};
+
+/**
+ * Describes the message finhub.tenant.v1.UpdateTenantResponse.
+ * Use `create(UpdateTenantResponseSchema)` to create a new message.
+ */
+export const UpdateTenantResponseSchema: GenMessage<UpdateTenantResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_tenant_v1_tenant_service, 7);
+
+/**
  * Request of TenantService.CreateApiKey.
  *
  * @generated from message finhub.tenant.v1.CreateApiKeyRequest
@@ -213,7 +265,7 @@ export type CreateApiKeyRequest = Message<"finhub.tenant.v1.CreateApiKeyRequest"
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_finhub_tenant_v1_tenant_service, 6);
+  messageDesc(file_finhub_tenant_v1_tenant_service, 8);
 
 /**
  * Response of TenantService.CreateApiKey.
@@ -241,7 +293,7 @@ export type CreateApiKeyResponse = Message<"finhub.tenant.v1.CreateApiKeyRespons
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_tenant_v1_tenant_service, 7);
+  messageDesc(file_finhub_tenant_v1_tenant_service, 9);
 
 /**
  * Request of TenantService.RevokeApiKey.
@@ -269,7 +321,7 @@ export type RevokeApiKeyRequest = Message<"finhub.tenant.v1.RevokeApiKeyRequest"
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_finhub_tenant_v1_tenant_service, 8);
+  messageDesc(file_finhub_tenant_v1_tenant_service, 10);
 
 /**
  * Response of TenantService.RevokeApiKey.
@@ -290,7 +342,7 @@ export type RevokeApiKeyResponse = Message<"finhub.tenant.v1.RevokeApiKeyRespons
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_tenant_v1_tenant_service, 9);
+  messageDesc(file_finhub_tenant_v1_tenant_service, 11);
 
 /**
  * Tenant administration for FinHub operators.
@@ -339,6 +391,20 @@ export const TenantService: GenService<{
     methodKind: "unary";
     input: typeof ListTenantsRequestSchema;
     output: typeof ListTenantsResponseSchema;
+  },
+  /**
+   * Changes a tenant's settings (AIP-134 field mask: absent = the populated fields; "*" = all;
+   * paths "display_name", "verification_policy", "channels", "countries_of_operation",
+   * "required_fields", "cors_origins"). A stale `tenant.etag` fails with ABORTED (reason
+   * ETAG_MISMATCH). Unknown tenant: NOT_FOUND. A required field that is not a path of Customer:
+   * INVALID_ARGUMENT. Changes reach running replicas within 2 s.
+   *
+   * @generated from rpc finhub.tenant.v1.TenantService.UpdateTenant
+   */
+  updateTenant: {
+    methodKind: "unary";
+    input: typeof UpdateTenantRequestSchema;
+    output: typeof UpdateTenantResponseSchema;
   },
   /**
    * Creates another API key for a tenant (e.g. to rotate: create, switch callers, revoke the old

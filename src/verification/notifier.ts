@@ -12,6 +12,8 @@ export interface VerificationMessage {
   readonly destination: string;
   readonly code: string;
   readonly expireTime: Date;
+  /** The service's time of sending (expireTime - sendTime = the code's lifetime). */
+  readonly sendTime: Date;
 }
 
 export interface Notifier {

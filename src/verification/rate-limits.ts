@@ -85,6 +85,17 @@ export class VerificationLimits {
     }
   }
 
+  /** Gives back the points of a send that did not happen (delivery failed), so the caller can
+   * retry at once as the error tells it to. */
+  async refundSend(tenantId: string, destinationHash: string, budgetPerMinute: number): Promise<void> {
+    const t = `{t:${tenantId}}:rl`;
+    await Promise.all([
+      this.cooldown.reward(`${t}:cooldown:${destinationHash}`, 1),
+      this.hourly.reward(`${t}:hourly:${destinationHash}`, 1),
+      this.budget(budgetPerMinute).reward(`${t}:tenant-budget`, 1),
+    ]);
+  }
+
   /** Throws RESOURCE_EXHAUSTED when the customer made too many wrong guesses this hour. */
   async beforeVerify(tenantId: string, customerId: string): Promise<void> {
     const res = await this.failures.get(`{t:${tenantId}}:rl:verify-failures:${customerId}`);

@@ -18,7 +18,7 @@ export class SmtpNotifier implements Notifier {
 
   async send(m: VerificationMessage): Promise<void> {
     if (m.channel !== "email") throw new Error("the SMTP notifier delivers email only");
-    const minutes = Math.max(1, Math.round((m.expireTime.getTime() - Date.now()) / 60_000));
+    const minutes = Math.max(1, Math.round((m.expireTime.getTime() - m.sendTime.getTime()) / 60_000));
     const name = m.tenantName;
     await this.transport.sendMail({
       from: { name, address: this.from },

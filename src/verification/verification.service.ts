@@ -88,9 +88,10 @@ export class VerificationService {
       ),
     );
     try {
-      await this.notifier.send({ tenantId, tenantName: tenant.displayName, customerId, channel, destination, code, expireTime });
+      await this.notifier.send({ tenantId, tenantName: tenant.displayName, customerId, channel, destination, code, expireTime, sendTime: now });
     } catch (err) {
       await this.store.discard(key).catch(() => undefined); // never leave an undelivered code usable
+      await this.limits.refundSend(tenantId, destinationHash, policy.sendBudgetPerMinute).catch(() => undefined);
       throw new AppError("UNAVAILABLE", "the code could not be delivered; retry with backoff", { reason: "DELIVERY_FAILED", cause: err });
     }
     return {

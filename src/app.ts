@@ -10,6 +10,8 @@ import { resolveDevSecret } from "./db/dev-secret.js";
 import { createFieldCipher, parseMasterKey } from "./db/field-cipher.js";
 import { migrateUp } from "./db/orm.js";
 import { EventRepository } from "./events/event.repository.js";
+import { EventListener } from "./events/event.listener.js";
+import { EventService } from "./events/event.service.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { createFrontDoor } from "./server/front-door.js";
 import { HealthMonitor } from "./server/health.js";
@@ -55,8 +57,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const adminToken = await resolveAdminToken(config.adminToken, config.dataDir);
     const tenants = new TenantService(database.orm, new TenantRepository());
     const masterKey = await resolveDevSecret(config.masterKey, config.dataDir, "master-key", () => randomBase64(32));
+    const customerRepo = new CustomerRepository();
     const customers = new CustomerService(
-      new CustomerRepository(),
+      customerRepo,
       new EventRepository(),
       createFieldCipher(parseMasterKey(masterKey.value)),
       tenants,
@@ -73,6 +76,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       config.healthIntervalMs,
       logger,
     );
+    const events = new EventRepository();
+    const listener = new EventListener(database.url, logger);
+    await listener.start();
+    const eventService = new EventService(database.orm, events, listener, async (em, tenantId, id) =>
+      (await customerRepo.findById(em, tenantId, id)) !== null,
+    );
+    const streamsShutdown = new AbortController();
     const shutdown = new AbortController();
     // Every in-flight call listens on it; the default limit of 10 would warn under load.
     setMaxListeners(0, shutdown.signal);
@@ -85,6 +95,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         tenants,
         customers,
         verification,
+        events: eventService,
+        streamsShutdown: streamsShutdown.signal,
         health,
         shutdownSignal: shutdown.signal,
       }),
@@ -102,7 +114,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       close() {
         closing ??= (async () => {
           health.stop();
+          streamsShutdown.abort(); // event streams end now (UNAVAILABLE), unary calls drain
           await door.close(config.shutdownGraceMs);
+          await listener.stop();
           shutdown.abort();
           redis?.disconnect();
           await database.close();

@@ -3,7 +3,7 @@
 // through runIdempotent (request_id) and writes one event.
 import { createHash } from "node:crypto";
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createValidator } from "@bufbuild/protovalidate";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
@@ -19,7 +19,9 @@ import {
   type CustomerService as CustomerServiceDesc,
 } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import { runIdempotent } from "../db/idempotency.js";
-import { invalidArgument } from "../errors.js";
+import { AppError, invalidArgument } from "../errors.js";
+import { decodeCursor, encodeCursor, eventToProto, eventTypeName } from "../events/event.proto.js";
+import type { EventService } from "../events/event.service.js";
 import { idempotencyKey, protoCodec } from "../server/idempotency.js";
 import { decodePageToken, encodePageToken, pageSize } from "../server/paging.js";
 import type { Call, UnaryHandlers } from "../server/pipeline.js";
@@ -86,8 +88,50 @@ function filterFingerprint(tenantId: string, filter: CustomerFilter): string {
   return createHash("sha256").update(JSON.stringify([tenantId, filter])).digest("base64url").slice(0, 16);
 }
 
-export function customerHandlers(orm: MikroORM, customers: CustomerService): UnaryHandlers<typeof CustomerServiceDesc> {
+export interface StreamSettings {
+  readonly heartbeatMs: number;
+  readonly pollMs: number;
+  /** Aborted when the server starts shutting down: open streams end with UNAVAILABLE. */
+  readonly shutdown: AbortSignal;
+}
+
+export function customerHandlers(
+  orm: MikroORM,
+  customers: CustomerService,
+  events: EventService,
+  streams: StreamSettings,
+): UnaryHandlers<typeof CustomerServiceDesc> {
   return {
+    async listCustomerEvents(req, call) {
+      const { tenantId } = principalOf(call, "");
+      const limit = pageSize(req.pageSize);
+      const before = req.pageToken === "" ? undefined : decodeCursor(req.pageToken, "page_token");
+      const rows = await events.history(tenantId, req.customerId, limit + 1, before);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return { events: page.map(eventToProto), nextPageToken: rows.length > limit && last ? encodeCursor(last.seq) : "" };
+    },
+
+    async *watchCustomerEvents(req, call) {
+      const { tenantId } = principalOf(call, "");
+      const afterSeq = decodeCursor(req.afterCursor, "after_cursor");
+      const types = new Set(req.types.map(eventTypeName).filter((t): t is string => t !== undefined));
+      const signal = AbortSignal.any([call.signal, streams.shutdown]);
+      for await (const item of events.stream(tenantId, { afterSeq, types, signal, heartbeatMs: streams.heartbeatMs, pollMs: streams.pollMs, batch: 200 })) {
+        yield item.kind === "event"
+          ? { message: { case: "event" as const, value: eventToProto(item.event) } }
+          : {
+              message: {
+                case: "heartbeat" as const,
+                value: { cursor: item.seq > 0 ? encodeCursor(item.seq) : "", heartbeatTime: timestampFromDate(new Date()) },
+              },
+            };
+      }
+      if (streams.shutdown.aborted) {
+        throw new AppError("UNAVAILABLE", "the server is shutting down: reconnect with your last cursor", { reason: "SERVER_SHUTTING_DOWN" });
+      }
+    },
+
     async createCustomer(req, call) {
       const { tenantId, actor } = principalOf(call, req.requestId);
       const draft = draftFromProto(req.customer!, undefined);

@@ -187,7 +187,7 @@ export class CustomerService {
     checkEtag(current, etag);
     const next = addLink(current, kind, externalId, this.now());
     await this.save(em, current, next);
-    await this.record(em, next, "CUSTOMER_LINKED", actor, { changed: ["links"], note: `${kind}` });
+    await this.record(em, next, "CUSTOMER_LINKED", actor, { changed: ["links"], details: { link: { kind, externalId } } });
     return next;
   }
 
@@ -196,7 +196,7 @@ export class CustomerService {
     checkEtag(current, etag);
     const next = removeLink(current, kind, externalId, this.now());
     await this.save(em, current, next);
-    await this.record(em, next, "CUSTOMER_UNLINKED", actor, { changed: ["links"], note: `${kind}` });
+    await this.record(em, next, "CUSTOMER_UNLINKED", actor, { changed: ["links"], details: { link: { kind, externalId } } });
     return next;
   }
 
@@ -230,7 +230,7 @@ export class CustomerService {
     c: Customer,
     type: string,
     actor: Actor,
-    extra: { changed: string[]; reason?: string | null; note?: string },
+    extra: { changed: string[]; reason?: string | null; note?: string; details?: Record<string, unknown> },
   ): Promise<void> {
     await this.events.append(em, {
       tenantId: c.tenantId,
@@ -241,6 +241,7 @@ export class CustomerService {
       reason: extra.reason ?? null,
       note: extra.note ?? "",
       changedFields: extra.changed,
+      details: extra.details ?? {},
       time: c.updateTime,
     });
   }

@@ -8,6 +8,8 @@ export interface Database {
   readonly orm: MikroORM;
   /** "postgresql" for DATABASE_URL, "embedded" for PGlite in the data directory. */
   readonly kind: "postgresql" | "embedded";
+  /** The connection URL (for connections outside the pool, e.g. LISTEN). */
+  readonly url: string;
   /** Answers when the database answers `select 1` within timeoutMs; rejects otherwise. */
   ping(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
@@ -30,6 +32,7 @@ export async function openDatabase(config: Config, log?: OrmLog): Promise<Databa
   return {
     orm,
     kind: embedded ? "embedded" : "postgresql",
+    url,
     async ping(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

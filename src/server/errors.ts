@@ -8,7 +8,7 @@ import { ViolationsSchema, FieldPathElementSchema } from "@bufbuild/protovalidat
 import { ErrorInfoSchema, PreconditionFailureSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AppError, type ErrorCode, type FieldViolation } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
-import type { Middleware } from "./pipeline.js";
+import type { Call, Middleware } from "./pipeline.js";
 
 export const ERROR_DOMAIN = "customerms.finhub";
 
@@ -110,29 +110,37 @@ export function describeCause(err: unknown): Record<string, unknown> {
 
 /** Maps whatever the rest of the chain throws to a ConnectError. */
 export function errorMiddleware(logger: Logger): Middleware {
+  const map = errorMapper(logger);
   return async (call, next) => {
     try {
       return await next(call);
     } catch (err) {
-      if (err instanceof AppError) throw toConnectError(err);
-      if (err instanceof ConnectError) {
-        if (err.findDetails(ErrorInfoSchema).length > 0) throw err;
-        // Errors raised by Connect itself (e.g. deadline, cancel): add the ErrorInfo.
-        throw new ConnectError(err.rawMessage, err.code, err.metadata, [errorInfo(Code[err.code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase())], err);
-      }
-      if (call.signal.aborted) {
-        throw new ConnectError("the call's deadline passed or it was cancelled", Code.DeadlineExceeded, undefined, [
-          errorInfo("DEADLINE_EXCEEDED"),
-        ]);
-      }
-      if (isDatabaseUnavailable(err)) {
-        logger.warn({ rpc: `${call.method.parent.typeName}/${call.method.name}`, cause: describeCause(err) }, "database unavailable");
-        throw new ConnectError("the database is unavailable; retry with backoff", Code.Unavailable, undefined, [
-          errorInfo("DATABASE_UNAVAILABLE"),
-        ]);
-      }
-      logger.error({ rpc: `${call.method.parent.typeName}/${call.method.name}`, cause: describeCause(err) }, "unexpected error");
-      throw new ConnectError("internal error", Code.Internal, undefined, [errorInfo("INTERNAL")]);
+      throw map(err, call);
     }
+  };
+}
+
+/** The mapping itself, also used for errors raised while a stream is flowing. */
+export function errorMapper(logger: Logger): (err: unknown, call: Call) => ConnectError {
+  return (err, call) => {
+    if (err instanceof AppError) return toConnectError(err);
+    if (err instanceof ConnectError) {
+      if (err.findDetails(ErrorInfoSchema).length > 0) return err;
+      // Errors raised by Connect itself (e.g. deadline, cancel): add the ErrorInfo.
+      return new ConnectError(err.rawMessage, err.code, err.metadata, [errorInfo(Code[err.code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase())], err);
+    }
+    if (call.signal.aborted) {
+      return new ConnectError("the call's deadline passed or it was cancelled", Code.DeadlineExceeded, undefined, [
+        errorInfo("DEADLINE_EXCEEDED"),
+      ]);
+    }
+    if (isDatabaseUnavailable(err)) {
+      logger.warn({ rpc: `${call.method.parent.typeName}/${call.method.name}`, cause: describeCause(err) }, "database unavailable");
+      return new ConnectError("the database is unavailable; retry with backoff", Code.Unavailable, undefined, [
+        errorInfo("DATABASE_UNAVAILABLE"),
+      ]);
+    }
+    logger.error({ rpc: `${call.method.parent.typeName}/${call.method.name}`, cause: describeCause(err) }, "unexpected error");
+    return new ConnectError("internal error", Code.Internal, undefined, [errorInfo("INTERNAL")]);
   };
 }

@@ -29,7 +29,8 @@ export function compose(middlewares: readonly Middleware[], last: Next): Next {
   return middlewares.reduceRight<Next>((next, mw) => (call) => mw(call, next), last);
 }
 
-/** One unary handler per RPC: the decoded request plus the Call (for the principal, signal). */
+/** One handler per RPC: the decoded request plus the Call (for the principal, signal). A
+ * server-streaming handler returns an async iterable of response messages. */
 export type UnaryHandlers<S extends DescService> = {
   [K in keyof ServiceImpl<S>]: (
     request: Parameters<ServiceImpl<S>[K]>[0],
@@ -37,25 +38,48 @@ export type UnaryHandlers<S extends DescService> = {
   ) => ReturnType<ServiceImpl<S>[K]>;
 };
 
-/** Registers a service whose RPCs are all unary, each run through the chain. */
+/** Maps an error raised while a stream is already flowing (the chain only sees stream setup). */
+export type StreamErrorMapper = (err: unknown, call: Call) => unknown;
+
+/**
+ * Registers a service whose RPCs are unary or server-streaming, each run through the chain.
+ * For a stream, the chain (auth, validation, ...) runs before the first message; errors raised
+ * while iterating go through `mapStreamError`.
+ */
 export function bindUnaryService<S extends DescService>(
   router: ConnectRouter,
   service: S,
   handlers: UnaryHandlers<S>,
   chain: readonly Middleware[],
+  mapStreamError: StreamErrorMapper = (err) => err,
 ): void {
-  const impl: Record<string, (req: Message, ctx: HandlerContext) => Promise<unknown>> = {};
+  const impl: Record<string, (req: Message, ctx: HandlerContext) => unknown> = {};
   for (const method of service.methods) {
-    if (method.methodKind !== "unary") {
-      throw new Error(`${method.parent.typeName}/${method.name} is not unary`);
+    if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
+      throw new Error(`${method.parent.typeName}/${method.name}: only unary and server-streaming RPCs are supported`);
     }
-    const handler = (handlers as unknown as Record<string, (req: Message, call: Call) => Promise<unknown>>)[
-      method.localName
-    ];
+    const handler = (handlers as unknown as Record<string, (req: Message, call: Call) => unknown>)[method.localName];
     if (handler === undefined) throw new Error(`no handler for ${method.parent.typeName}/${method.name}`);
-    const run = compose(chain, (call) => handler(call.message, call));
-    impl[method.localName] = (message, ctx) =>
-      run({ method, header: ctx.requestHeader, message, signal: ctx.signal, principal: undefined });
+    const run = compose(chain, async (call) => handler(call.message, call));
+    const callOf = (message: Message, ctx: HandlerContext): Call => ({
+      method,
+      header: ctx.requestHeader,
+      message,
+      signal: ctx.signal,
+      principal: undefined,
+    });
+    impl[method.localName] =
+      method.methodKind === "unary"
+        ? (message, ctx) => run(callOf(message, ctx))
+        : async function* (message: Message, ctx: HandlerContext) {
+            const call = callOf(message, ctx);
+            const stream = (await run(call)) as AsyncIterable<unknown>;
+            try {
+              yield* stream;
+            } catch (err) {
+              throw mapStreamError(err, call);
+            }
+          };
   }
   router.service(service, impl as unknown as ServiceImpl<S>);
 }

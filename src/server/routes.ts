@@ -14,6 +14,7 @@ import type { Config } from "../config.js";
 import { customerHandlers } from "../customers/customer.handler.js";
 import type { CustomerService } from "../customers/customer.service.js";
 import { verificationHandlers } from "../verification/verification.handler.js";
+import type { EventService } from "../events/event.service.js";
 import type { VerificationService } from "../verification/verification.service.js";
 import type { Logger } from "../observability/logger.js";
 import { tenantHandlers } from "../tenants/tenant.handler.js";
@@ -21,7 +22,7 @@ import type { TenantService } from "../tenants/tenant.service.js";
 import { authMiddleware, type Audience } from "./auth.js";
 import { withCors } from "./cors.js";
 import { deadlineMiddleware } from "./deadline.js";
-import { errorMiddleware } from "./errors.js";
+import { errorMapper, errorMiddleware } from "./errors.js";
 import { registerHealth, type HealthMonitor } from "./health.js";
 import { loggingMiddleware } from "./logging.js";
 import { bindUnaryService, type Middleware } from "./pipeline.js";
@@ -43,6 +44,9 @@ export interface RouteDeps {
   readonly tenants: TenantService;
   readonly customers: CustomerService;
   readonly verification: VerificationService;
+  readonly events: EventService;
+  /** Aborted at the start of shutdown: event streams end with UNAVAILABLE. */
+  readonly streamsShutdown: AbortSignal;
   readonly health: HealthMonitor;
   readonly shutdownSignal: AbortSignal;
 }
@@ -50,6 +54,7 @@ export interface RouteDeps {
 export function createHandler(deps: RouteDeps) {
   const { config, logger } = deps;
   const shared = { logging: loggingMiddleware(logger), errors: errorMiddleware(logger), validation: validationMiddleware() };
+  const mapStreamError = errorMapper(logger);
   // Order matters: log the final code; map errors; bound time; authenticate before validating
   // (an unauthenticated caller learns nothing about the request shape).
   const chain = (audience: Audience): Middleware[] => [
@@ -61,7 +66,17 @@ export function createHandler(deps: RouteDeps) {
   ];
   const routes = (router: ConnectRouter) => {
     bindUnaryService(router, TenantServiceDesc, tenantHandlers(deps.orm, deps.tenants), chain("admin"));
-    bindUnaryService(router, CustomerServiceDesc, customerHandlers(deps.orm, deps.customers), chain("tenant"));
+    bindUnaryService(
+      router,
+      CustomerServiceDesc,
+      customerHandlers(deps.orm, deps.customers, deps.events, {
+        heartbeatMs: 15_000,
+        pollMs: 1_000,
+        shutdown: deps.streamsShutdown,
+      }),
+      chain("tenant"),
+      mapStreamError,
+    );
     bindUnaryService(router, VerificationServiceDesc, verificationHandlers(deps.orm, deps.verification), chain("tenant"));
     registerHealth(router, deps.health);
     registerReflection(router, [

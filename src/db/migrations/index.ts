@@ -5,10 +5,12 @@ import { Migration20261128170318_init } from "./Migration20261128170318_init.js"
 import { Migration20261128172353_customers_complete } from "./Migration20261128172353_customers_complete.js";
 import { Migration20261128173233_verification } from "./Migration20261128173233_verification.js";
 import { Migration20261128174138_tenant_settings } from "./Migration20261128174138_tenant_settings.js";
+import { Migration20261128175205_event_sequence } from "./Migration20261128175205_event_sequence.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128170318_init", class: Migration20261128170318_init },
   { name: "Migration20261128172353_customers_complete", class: Migration20261128172353_customers_complete },
   { name: "Migration20261128173233_verification", class: Migration20261128173233_verification },
   { name: "Migration20261128174138_tenant_settings", class: Migration20261128174138_tenant_settings },
+  { name: "Migration20261128175205_event_sequence", class: Migration20261128175205_event_sequence },
 ];

@@ -5,7 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import type { Customer, CustomerLink, CustomerStatus, CustomerType, LinkKind, Requirement, StatusReason } from "./customer_pb.js";
+import type { Customer, CustomerEvent, CustomerLink, CustomerStatus, CustomerType, EventType, LinkKind, Requirement, StatusReason } from "./customer_pb.js";
 import { file_finhub_customer_v1_customer } from "./customer_pb.js";
 import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file finhub/customer/v1/customer_service.proto.
  */
 export const file_finhub_customer_v1_customer_service: GenFile = /*@__PURE__*/
-  fileDesc("CilmaW5odWIvY3VzdG9tZXIvdjEvY3VzdG9tZXJfc2VydmljZS5wcm90bxISZmluaHViLmN1c3RvbWVyLnYxInAKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBI2CghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckIGukgDyAEBEh8KCnJlcXVlc3RfaWQYAiABKAlCC7pICNgBAXIDsAEBIkgKFkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIioAMKFExpc3RDdXN0b21lcnNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBI8CgZzdGF0dXMYAyABKA4yIi5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJTdGF0dXNCCLpIBYIBAhABEjgKBHR5cGUYBCABKA4yIC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJUeXBlQgi6SAWCAQIQARIXCgVlbWFpbBgFIAEoCUIIukgFcgMY/gESNAoMcGhvbmVfbnVtYmVyGAYgASgJQh66SBvYAQFyFjIUXlwrWzEtOV1bMC05XXs2LDE0fSQSHQoLZXh0ZXJuYWxfaWQYByABKAlCCLpIBXIDGIABEjEKDWNyZWF0ZWRfYWZ0ZXIYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhChVMaXN0Q3VzdG9tZXJzUmVzcG9uc2USLwoJY3VzdG9tZXJzGAEgAygLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKhAQoVVXBkYXRlQ3VzdG9tZXJSZXF1ZXN0EjYKCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyQga6SAPYAQMSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEh8KCnJlcXVlc3RfaWQYAyABKAlCC7pICNgBAXIDsAEBIkgKFlVwZGF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIitwIKF0FjdGl2YXRlQ3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARIVCgRldGFnGAIgASgJQge6SARyAhhAEjoKBnJlYXNvbhgDIAEoDjIgLmZpbmh1Yi5jdXN0b21lci52MS5TdGF0dXNSZWFzb25CCLpIBYIBAhABEhYKBG5vdGUYBCABKAlCCLpIBXIDGPQDEh8KCnJlcXVlc3RfaWQYBSABKAlCC7pICNgBAXIDsAEBOnq6SHcadQoXbm90ZS5yZXF1aXJlZF9mb3Jfb3RoZXISNWEgbm90ZSBpcyByZXF1aXJlZCB3aGVuIHJlYXNvbiBpcyBTVEFUVVNfUkVBU09OX09USEVSGiN0aGlzLnJlYXNvbiAhPSA5IHx8IHRoaXMubm90ZSAhPSAnJyJKChhBY3RpdmF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIiuAIKFlN1c3BlbmRDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEhUKBGV0YWcYAiABKAlCB7pIBHICGEASPAoGcmVhc29uGAMgASgOMiAuZmluaHViLmN1c3RvbWVyLnYxLlN0YXR1c1JlYXNvbkIKukgHggEEEAEgABIWCgRub3RlGAQgASgJQgi6SAVyAxj0AxIfCgpyZXF1ZXN0X2lkGAUgASgJQgu6SAjYAQFyA7ABATp6ukh3GnUKF25vdGUucmVxdWlyZWRfZm9yX290aGVyEjVhIG5vdGUgaXMgcmVxdWlyZWQgd2hlbiByZWFzb24gaXMgU1RBVFVTX1JFQVNPTl9PVEhFUhojdGhpcy5yZWFzb24gIT0gOSB8fCB0aGlzLm5vdGUgIT0gJyciSQoXU3VzcGVuZEN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIitgIKFENsb3NlQ3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARIVCgRldGFnGAIgASgJQge6SARyAhhAEjwKBnJlYXNvbhgDIAEoDjIgLmZpbmh1Yi5jdXN0b21lci52MS5TdGF0dXNSZWFzb25CCrpIB4IBBBABIAASFgoEbm90ZRgEIAEoCUIIukgFcgMY9AMSHwoKcmVxdWVzdF9pZBgFIAEoCUILukgI2AEBcgOwAQE6erpIdxp1Chdub3RlLnJlcXVpcmVkX2Zvcl9vdGhlchI1YSBub3RlIGlzIHJlcXVpcmVkIHdoZW4gcmVhc29uIGlzIFNUQVRVU19SRUFTT05fT1RIRVIaI3RoaXMucmVhc29uICE9IDkgfHwgdGhpcy5ub3RlICE9ICcnIkcKFUNsb3NlQ3VzdG9tZXJSZXNwb25zZRIuCghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lciKbAQoTTGlua0N1c3RvbWVyUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQESNgoEbGluaxgCIAEoCzIgLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckxpbmtCBrpIA8gBARIVCgRldGFnGAMgASgJQge6SARyAhhAEh8KCnJlcXVlc3RfaWQYBCABKAlCC7pICNgBAXIDsAEBIkYKFExpbmtDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyIr4BChVVbmxpbmtDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEjYKBGtpbmQYAiABKA4yHC5maW5odWIuY3VzdG9tZXIudjEuTGlua0tpbmRCCrpIB4IBBBABIAASHwoLZXh0ZXJuYWxfaWQYAyABKAlCCrpIB3IFEAEYgAESFQoEZXRhZxgEIAEoCUIHukgEcgIYQBIfCgpyZXF1ZXN0X2lkGAUgASgJQgu6SAjYAQFyA7ABASJIChZVbmxpbmtDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyIjYKHkdldEN1c3RvbWVyUmVxdWlyZW1lbnRzUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQEikgEKH0dldEN1c3RvbWVyUmVxdWlyZW1lbnRzUmVzcG9uc2USNgoNY3VycmVudGx5X2R1ZRgBIAMoCzIfLmZpbmh1Yi5jdXN0b21lci52MS5SZXF1aXJlbWVudBI3Cg5ldmVudHVhbGx5X2R1ZRgCIAMoCzIfLmZpbmh1Yi5jdXN0b21lci52MS5SZXF1aXJlbWVudCIqChJHZXRDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIkUKE0dldEN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIyyggKD0N1c3RvbWVyU2VydmljZRJnCg5DcmVhdGVDdXN0b21lchIpLmZpbmh1Yi5jdXN0b21lci52MS5DcmVhdGVDdXN0b21lclJlcXVlc3QaKi5maW5odWIuY3VzdG9tZXIudjEuQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRJjCgtHZXRDdXN0b21lchImLmZpbmh1Yi5jdXN0b21lci52MS5HZXRDdXN0b21lclJlcXVlc3QaJy5maW5odWIuY3VzdG9tZXIudjEuR2V0Q3VzdG9tZXJSZXNwb25zZSIDkAIBEocBChdHZXRDdXN0b21lclJlcXVpcmVtZW50cxIyLmZpbmh1Yi5jdXN0b21lci52MS5HZXRDdXN0b21lclJlcXVpcmVtZW50c1JlcXVlc3QaMy5maW5odWIuY3VzdG9tZXIudjEuR2V0Q3VzdG9tZXJSZXF1aXJlbWVudHNSZXNwb25zZSIDkAIBEmkKDUxpc3RDdXN0b21lcnMSKC5maW5odWIuY3VzdG9tZXIudjEuTGlzdEN1c3RvbWVyc1JlcXVlc3QaKS5maW5odWIuY3VzdG9tZXIudjEuTGlzdEN1c3RvbWVyc1Jlc3BvbnNlIgOQAgESZwoOVXBkYXRlQ3VzdG9tZXISKS5maW5odWIuY3VzdG9tZXIudjEuVXBkYXRlQ3VzdG9tZXJSZXF1ZXN0GiouZmluaHViLmN1c3RvbWVyLnYxLlVwZGF0ZUN1c3RvbWVyUmVzcG9uc2USbQoQQWN0aXZhdGVDdXN0b21lchIrLmZpbmh1Yi5jdXN0b21lci52MS5BY3RpdmF0ZUN1c3RvbWVyUmVxdWVzdBosLmZpbmh1Yi5jdXN0b21lci52MS5BY3RpdmF0ZUN1c3RvbWVyUmVzcG9uc2USagoPU3VzcGVuZEN1c3RvbWVyEiouZmluaHViLmN1c3RvbWVyLnYxLlN1c3BlbmRDdXN0b21lclJlcXVlc3QaKy5maW5odWIuY3VzdG9tZXIudjEuU3VzcGVuZEN1c3RvbWVyUmVzcG9uc2USZAoNQ2xvc2VDdXN0b21lchIoLmZpbmh1Yi5jdXN0b21lci52MS5DbG9zZUN1c3RvbWVyUmVxdWVzdBopLmZpbmh1Yi5jdXN0b21lci52MS5DbG9zZUN1c3RvbWVyUmVzcG9uc2USYQoMTGlua0N1c3RvbWVyEicuZmluaHViLmN1c3RvbWVyLnYxLkxpbmtDdXN0b21lclJlcXVlc3QaKC5maW5odWIuY3VzdG9tZXIudjEuTGlua0N1c3RvbWVyUmVzcG9uc2USZwoOVW5saW5rQ3VzdG9tZXISKS5maW5odWIuY3VzdG9tZXIudjEuVW5saW5rQ3VzdG9tZXJSZXF1ZXN0GiouZmluaHViLmN1c3RvbWVyLnYxLlVubGlua0N1c3RvbWVyUmVzcG9uc2ViBnByb3RvMw", [file_buf_validate_validate, file_finhub_customer_v1_customer, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("CilmaW5odWIvY3VzdG9tZXIvdjEvY3VzdG9tZXJfc2VydmljZS5wcm90bxISZmluaHViLmN1c3RvbWVyLnYxInAKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBI2CghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckIGukgDyAEBEh8KCnJlcXVlc3RfaWQYAiABKAlCC7pICNgBAXIDsAEBIkgKFkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIioAMKFExpc3RDdXN0b21lcnNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBI8CgZzdGF0dXMYAyABKA4yIi5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJTdGF0dXNCCLpIBYIBAhABEjgKBHR5cGUYBCABKA4yIC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJUeXBlQgi6SAWCAQIQARIXCgVlbWFpbBgFIAEoCUIIukgFcgMY/gESNAoMcGhvbmVfbnVtYmVyGAYgASgJQh66SBvYAQFyFjIUXlwrWzEtOV1bMC05XXs2LDE0fSQSHQoLZXh0ZXJuYWxfaWQYByABKAlCCLpIBXIDGIABEjEKDWNyZWF0ZWRfYWZ0ZXIYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhChVMaXN0Q3VzdG9tZXJzUmVzcG9uc2USLwoJY3VzdG9tZXJzGAEgAygLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKhAQoVVXBkYXRlQ3VzdG9tZXJSZXF1ZXN0EjYKCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyQga6SAPYAQMSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEh8KCnJlcXVlc3RfaWQYAyABKAlCC7pICNgBAXIDsAEBIkgKFlVwZGF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIitwIKF0FjdGl2YXRlQ3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARIVCgRldGFnGAIgASgJQge6SARyAhhAEjoKBnJlYXNvbhgDIAEoDjIgLmZpbmh1Yi5jdXN0b21lci52MS5TdGF0dXNSZWFzb25CCLpIBYIBAhABEhYKBG5vdGUYBCABKAlCCLpIBXIDGPQDEh8KCnJlcXVlc3RfaWQYBSABKAlCC7pICNgBAXIDsAEBOnq6SHcadQoXbm90ZS5yZXF1aXJlZF9mb3Jfb3RoZXISNWEgbm90ZSBpcyByZXF1aXJlZCB3aGVuIHJlYXNvbiBpcyBTVEFUVVNfUkVBU09OX09USEVSGiN0aGlzLnJlYXNvbiAhPSA5IHx8IHRoaXMubm90ZSAhPSAnJyJKChhBY3RpdmF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIiuAIKFlN1c3BlbmRDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEhUKBGV0YWcYAiABKAlCB7pIBHICGEASPAoGcmVhc29uGAMgASgOMiAuZmluaHViLmN1c3RvbWVyLnYxLlN0YXR1c1JlYXNvbkIKukgHggEEEAEgABIWCgRub3RlGAQgASgJQgi6SAVyAxj0AxIfCgpyZXF1ZXN0X2lkGAUgASgJQgu6SAjYAQFyA7ABATp6ukh3GnUKF25vdGUucmVxdWlyZWRfZm9yX290aGVyEjVhIG5vdGUgaXMgcmVxdWlyZWQgd2hlbiByZWFzb24gaXMgU1RBVFVTX1JFQVNPTl9PVEhFUhojdGhpcy5yZWFzb24gIT0gOSB8fCB0aGlzLm5vdGUgIT0gJyciSQoXU3VzcGVuZEN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIitgIKFENsb3NlQ3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARIVCgRldGFnGAIgASgJQge6SARyAhhAEjwKBnJlYXNvbhgDIAEoDjIgLmZpbmh1Yi5jdXN0b21lci52MS5TdGF0dXNSZWFzb25CCrpIB4IBBBABIAASFgoEbm90ZRgEIAEoCUIIukgFcgMY9AMSHwoKcmVxdWVzdF9pZBgFIAEoCUILukgI2AEBcgOwAQE6erpIdxp1Chdub3RlLnJlcXVpcmVkX2Zvcl9vdGhlchI1YSBub3RlIGlzIHJlcXVpcmVkIHdoZW4gcmVhc29uIGlzIFNUQVRVU19SRUFTT05fT1RIRVIaI3RoaXMucmVhc29uICE9IDkgfHwgdGhpcy5ub3RlICE9ICcnIkcKFUNsb3NlQ3VzdG9tZXJSZXNwb25zZRIuCghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lciKbAQoTTGlua0N1c3RvbWVyUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQESNgoEbGluaxgCIAEoCzIgLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckxpbmtCBrpIA8gBARIVCgRldGFnGAMgASgJQge6SARyAhhAEh8KCnJlcXVlc3RfaWQYBCABKAlCC7pICNgBAXIDsAEBIkYKFExpbmtDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyIr4BChVVbmxpbmtDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEjYKBGtpbmQYAiABKA4yHC5maW5odWIuY3VzdG9tZXIudjEuTGlua0tpbmRCCrpIB4IBBBABIAASHwoLZXh0ZXJuYWxfaWQYAyABKAlCCrpIB3IFEAEYgAESFQoEZXRhZxgEIAEoCUIHukgEcgIYQBIfCgpyZXF1ZXN0X2lkGAUgASgJQgu6SAjYAQFyA7ABASJIChZVbmxpbmtDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyIjYKHkdldEN1c3RvbWVyUmVxdWlyZW1lbnRzUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQEikgEKH0dldEN1c3RvbWVyUmVxdWlyZW1lbnRzUmVzcG9uc2USNgoNY3VycmVudGx5X2R1ZRgBIAMoCzIfLmZpbmh1Yi5jdXN0b21lci52MS5SZXF1aXJlbWVudBI3Cg5ldmVudHVhbGx5X2R1ZRgCIAMoCzIfLmZpbmh1Yi5jdXN0b21lci52MS5SZXF1aXJlbWVudCJ3ChlMaXN0Q3VzdG9tZXJFdmVudHNSZXF1ZXN0Eh0KC2N1c3RvbWVyX2lkGAEgASgJQgi6SAVyA7ABARIdCglwYWdlX3NpemUYAiABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAQiaAoaTGlzdEN1c3RvbWVyRXZlbnRzUmVzcG9uc2USMQoGZXZlbnRzGAEgAygLMiEuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIn4KGldhdGNoQ3VzdG9tZXJFdmVudHNSZXF1ZXN0Eh0KDGFmdGVyX2N1cnNvchgBIAEoCUIHukgEcgIYQBJBCgV0eXBlcxgCIAMoDjIdLmZpbmh1Yi5jdXN0b21lci52MS5FdmVudFR5cGVCE7pIEJIBDRAUGAEiB4IBBBABIAAikAEKG1dhdGNoQ3VzdG9tZXJFdmVudHNSZXNwb25zZRIyCgVldmVudBgBIAEoCzIhLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckV2ZW50SAASMgoJaGVhcnRiZWF0GAIgASgLMh0uZmluaHViLmN1c3RvbWVyLnYxLkhlYXJ0YmVhdEgAQgkKB21lc3NhZ2UiTwoJSGVhcnRiZWF0Eg4KBmN1cnNvchgBIAEoCRIyCg5oZWFydGJlYXRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiKgoSR2V0Q3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASJFChNHZXRDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyMsMKCg9DdXN0b21lclNlcnZpY2USZwoOQ3JlYXRlQ3VzdG9tZXISKS5maW5odWIuY3VzdG9tZXIudjEuQ3JlYXRlQ3VzdG9tZXJSZXF1ZXN0GiouZmluaHViLmN1c3RvbWVyLnYxLkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USYwoLR2V0Q3VzdG9tZXISJi5maW5odWIuY3VzdG9tZXIudjEuR2V0Q3VzdG9tZXJSZXF1ZXN0GicuZmluaHViLmN1c3RvbWVyLnYxLkdldEN1c3RvbWVyUmVzcG9uc2UiA5ACARKHAQoXR2V0Q3VzdG9tZXJSZXF1aXJlbWVudHMSMi5maW5odWIuY3VzdG9tZXIudjEuR2V0Q3VzdG9tZXJSZXF1aXJlbWVudHNSZXF1ZXN0GjMuZmluaHViLmN1c3RvbWVyLnYxLkdldEN1c3RvbWVyUmVxdWlyZW1lbnRzUmVzcG9uc2UiA5ACARJpCg1MaXN0Q3VzdG9tZXJzEiguZmluaHViLmN1c3RvbWVyLnYxLkxpc3RDdXN0b21lcnNSZXF1ZXN0GikuZmluaHViLmN1c3RvbWVyLnYxLkxpc3RDdXN0b21lcnNSZXNwb25zZSIDkAIBEmcKDlVwZGF0ZUN1c3RvbWVyEikuZmluaHViLmN1c3RvbWVyLnYxLlVwZGF0ZUN1c3RvbWVyUmVxdWVzdBoqLmZpbmh1Yi5jdXN0b21lci52MS5VcGRhdGVDdXN0b21lclJlc3BvbnNlEm0KEEFjdGl2YXRlQ3VzdG9tZXISKy5maW5odWIuY3VzdG9tZXIudjEuQWN0aXZhdGVDdXN0b21lclJlcXVlc3QaLC5maW5odWIuY3VzdG9tZXIudjEuQWN0aXZhdGVDdXN0b21lclJlc3BvbnNlEmoKD1N1c3BlbmRDdXN0b21lchIqLmZpbmh1Yi5jdXN0b21lci52MS5TdXNwZW5kQ3VzdG9tZXJSZXF1ZXN0GisuZmluaHViLmN1c3RvbWVyLnYxLlN1c3BlbmRDdXN0b21lclJlc3BvbnNlEmQKDUNsb3NlQ3VzdG9tZXISKC5maW5odWIuY3VzdG9tZXIudjEuQ2xvc2VDdXN0b21lclJlcXVlc3QaKS5maW5odWIuY3VzdG9tZXIudjEuQ2xvc2VDdXN0b21lclJlc3BvbnNlEmEKDExpbmtDdXN0b21lchInLmZpbmh1Yi5jdXN0b21lci52MS5MaW5rQ3VzdG9tZXJSZXF1ZXN0GiguZmluaHViLmN1c3RvbWVyLnYxLkxpbmtDdXN0b21lclJlc3BvbnNlEmcKDlVubGlua0N1c3RvbWVyEikuZmluaHViLmN1c3RvbWVyLnYxLlVubGlua0N1c3RvbWVyUmVxdWVzdBoqLmZpbmh1Yi5jdXN0b21lci52MS5VbmxpbmtDdXN0b21lclJlc3BvbnNlEngKEkxpc3RDdXN0b21lckV2ZW50cxItLmZpbmh1Yi5jdXN0b21lci52MS5MaXN0Q3VzdG9tZXJFdmVudHNSZXF1ZXN0Gi4uZmluaHViLmN1c3RvbWVyLnYxLkxpc3RDdXN0b21lckV2ZW50c1Jlc3BvbnNlIgOQAgESfQoTV2F0Y2hDdXN0b21lckV2ZW50cxIuLmZpbmh1Yi5jdXN0b21lci52MS5XYXRjaEN1c3RvbWVyRXZlbnRzUmVxdWVzdBovLmZpbmh1Yi5jdXN0b21lci52MS5XYXRjaEN1c3RvbWVyRXZlbnRzUmVzcG9uc2UiA5ACATABYgZwcm90bzM", [file_buf_validate_validate, file_finhub_customer_v1_customer, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Request of CustomerService.CreateCustomer.
@@ -634,6 +634,163 @@ export const GetCustomerRequirementsResponseSchema: GenMessage<GetCustomerRequir
   messageDesc(file_finhub_customer_v1_customer_service, 17);
 
 /**
+ * Request of CustomerService.ListCustomerEvents.
+ *
+ * @generated from message finhub.customer.v1.ListCustomerEventsRequest
+ */
+export type ListCustomerEventsRequest = Message<"finhub.customer.v1.ListCustomerEventsRequest"> & {
+  /**
+   * Required. The customer's UUID.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Optional. Maximum number of events: default 50, at most 500.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * Optional. The next_page_token of a previous call for the same customer.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.ListCustomerEventsRequest.
+ * Use `create(ListCustomerEventsRequestSchema)` to create a new message.
+ */
+export const ListCustomerEventsRequestSchema: GenMessage<ListCustomerEventsRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 18);
+
+/**
+ * Response of CustomerService.ListCustomerEvents.
+ *
+ * @generated from message finhub.customer.v1.ListCustomerEventsResponse
+ */
+export type ListCustomerEventsResponse = Message<"finhub.customer.v1.ListCustomerEventsResponse"> & {
+  /**
+   * Events, newest first.
+   *
+   * @generated from field: repeated finhub.customer.v1.CustomerEvent events = 1;
+   */
+  events: CustomerEvent[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.ListCustomerEventsResponse.
+ * Use `create(ListCustomerEventsResponseSchema)` to create a new message.
+ */
+export const ListCustomerEventsResponseSchema: GenMessage<ListCustomerEventsResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 19);
+
+/**
+ * Request of CustomerService.WatchCustomerEvents.
+ *
+ * @generated from message finhub.customer.v1.WatchCustomerEventsRequest
+ */
+export type WatchCustomerEventsRequest = Message<"finhub.customer.v1.WatchCustomerEventsRequest"> & {
+  /**
+   * Optional. Resume after this event (CustomerEvent.cursor); empty: from the beginning.
+   *
+   * @generated from field: string after_cursor = 1;
+   */
+  afterCursor: string;
+
+  /**
+   * Optional. Only these types (the cursor still advances past the others); empty: all.
+   *
+   * @generated from field: repeated finhub.customer.v1.EventType types = 2;
+   */
+  types: EventType[];
+};
+
+/**
+ * Describes the message finhub.customer.v1.WatchCustomerEventsRequest.
+ * Use `create(WatchCustomerEventsRequestSchema)` to create a new message.
+ */
+export const WatchCustomerEventsRequestSchema: GenMessage<WatchCustomerEventsRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 20);
+
+/**
+ * A message of CustomerService.WatchCustomerEvents.
+ *
+ * @generated from message finhub.customer.v1.WatchCustomerEventsResponse
+ */
+export type WatchCustomerEventsResponse = Message<"finhub.customer.v1.WatchCustomerEventsResponse"> & {
+  /**
+   * An event or a heartbeat.
+   *
+   * @generated from oneof finhub.customer.v1.WatchCustomerEventsResponse.message
+   */
+  message: {
+    /**
+     * The next event.
+     *
+     * @generated from field: finhub.customer.v1.CustomerEvent event = 1;
+     */
+    value: CustomerEvent;
+    case: "event";
+  } | {
+    /**
+     * Nothing new: the stream is alive. Carries the cursor of the last event examined (resume
+     * there to skip filtered-out events).
+     *
+     * @generated from field: finhub.customer.v1.Heartbeat heartbeat = 2;
+     */
+    value: Heartbeat;
+    case: "heartbeat";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message finhub.customer.v1.WatchCustomerEventsResponse.
+ * Use `create(WatchCustomerEventsResponseSchema)` to create a new message.
+ */
+export const WatchCustomerEventsResponseSchema: GenMessage<WatchCustomerEventsResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 21);
+
+/**
+ * Sent on idle streams.
+ *
+ * @generated from message finhub.customer.v1.Heartbeat
+ */
+export type Heartbeat = Message<"finhub.customer.v1.Heartbeat"> & {
+  /**
+   * The position the stream has examined up to (may be empty at the very start).
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * When the heartbeat was sent.
+   *
+   * @generated from field: google.protobuf.Timestamp heartbeat_time = 2;
+   */
+  heartbeatTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message finhub.customer.v1.Heartbeat.
+ * Use `create(HeartbeatSchema)` to create a new message.
+ */
+export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 22);
+
+/**
  * Request of CustomerService.GetCustomer.
  *
  * @generated from message finhub.customer.v1.GetCustomerRequest
@@ -652,7 +809,7 @@ export type GetCustomerRequest = Message<"finhub.customer.v1.GetCustomerRequest"
  * Use `create(GetCustomerRequestSchema)` to create a new message.
  */
 export const GetCustomerRequestSchema: GenMessage<GetCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 18);
+  messageDesc(file_finhub_customer_v1_customer_service, 23);
 
 /**
  * Response of CustomerService.GetCustomer.
@@ -673,7 +830,7 @@ export type GetCustomerResponse = Message<"finhub.customer.v1.GetCustomerRespons
  * Use `create(GetCustomerResponseSchema)` to create a new message.
  */
 export const GetCustomerResponseSchema: GenMessage<GetCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 19);
+  messageDesc(file_finhub_customer_v1_customer_service, 24);
 
 /**
  * Registers and reads a tenant's customers.
@@ -816,6 +973,33 @@ export const CustomerService: GenService<{
     methodKind: "unary";
     input: typeof UnlinkCustomerRequestSchema;
     output: typeof UnlinkCustomerResponseSchema;
+  },
+  /**
+   * The history of one customer, newest first, in pages: who changed what (field names only)
+   * and why. Unknown customer or another tenant's: NOT_FOUND.
+   *
+   * @generated from rpc finhub.customer.v1.CustomerService.ListCustomerEvents
+   */
+  listCustomerEvents: {
+    methodKind: "unary";
+    input: typeof ListCustomerEventsRequestSchema;
+    output: typeof ListCustomerEventsResponseSchema;
+  },
+  /**
+   * The tenant's event stream, for internal services: first the stored events after
+   * `after_cursor` (all of them when empty), then new ones as they are committed, in commit
+   * order. Each event carries its cursor: a consumer that reconnects with the last cursor it
+   * processed receives every later event exactly once. Heartbeats are sent every 15 s while
+   * idle. Events are kept (no expiry), so a consumer can catch up after any downtime. A cursor
+   * that was not issued by this stream: INVALID_ARGUMENT (reason INVALID_CURSOR). When the
+   * server shuts down the stream ends with UNAVAILABLE: reconnect with the last cursor.
+   *
+   * @generated from rpc finhub.customer.v1.CustomerService.WatchCustomerEvents
+   */
+  watchCustomerEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchCustomerEventsRequestSchema;
+    output: typeof WatchCustomerEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_finhub_customer_v1_customer_service, 0);

@@ -44,6 +44,7 @@ const schema = z.object({
   CUSTOMERMS_MAX_DEADLINE_MS: int(100, 600_000).default(30_000),
   CUSTOMERMS_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   CUSTOMERMS_HEALTH_INTERVAL_MS: int(100, 60_000).default(1_000),
+  CUSTOMERMS_STREAM_HEARTBEAT_MS: int(100, 300_000).default(15_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -77,6 +78,8 @@ export interface Config {
   readonly maxDeadlineMs: number;
   readonly shutdownGraceMs: number;
   readonly healthIntervalMs: number;
+  /** Idle event streams get a heartbeat this often. */
+  readonly streamHeartbeatMs: number;
   readonly logLevel: string;
   /** The largest request or response message accepted, in bytes. */
   readonly maxMessageBytes: number;
@@ -161,6 +164,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxDeadlineMs: c.CUSTOMERMS_MAX_DEADLINE_MS,
     shutdownGraceMs: c.CUSTOMERMS_SHUTDOWN_GRACE_MS,
     healthIntervalMs: c.CUSTOMERMS_HEALTH_INTERVAL_MS,
+    streamHeartbeatMs: c.CUSTOMERMS_STREAM_HEARTBEAT_MS,
     logLevel: c.LOG_LEVEL,
     maxMessageBytes: 4 * 1024 * 1024,
   });

@@ -70,7 +70,7 @@ export function createHandler(deps: RouteDeps) {
       router,
       CustomerServiceDesc,
       customerHandlers(deps.orm, deps.customers, deps.events, {
-        heartbeatMs: 15_000,
+        heartbeatMs: config.streamHeartbeatMs,
         pollMs: 1_000,
         shutdown: deps.streamsShutdown,
       }),

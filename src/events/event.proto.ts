@@ -1,4 +1,5 @@
 // Protobuf side of customer events (ListCustomerEvents, WatchCustomerEvents).
+import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
@@ -29,16 +30,22 @@ export function eventTypeName(t: EventType): string | undefined {
   return TYPE_NAMES.get(t);
 }
 
-/** Cursors are opaque to clients: "c1." + the sequence number. */
-export function encodeCursor(seq: number): string {
-  return `c1.${seq}`;
+/** A short fingerprint binding a cursor to its tenant (an integrity check, not a secret). */
+function tenantTag(tenantId: string): string {
+  return createHash("sha256").update(tenantId).digest("base64url").slice(0, 8);
 }
 
-export function decodeCursor(cursor: string, field: string): number {
+/** Cursors are opaque to clients: "c1.<sequence>.<tenant tag>". */
+export function encodeCursor(seq: number, tenantId: string): string {
+  return `c1.${seq}.${tenantTag(tenantId)}`;
+}
+
+/** The sequence in a cursor of this tenant's stream; anything else is INVALID_CURSOR. */
+export function decodeCursor(cursor: string, field: string, tenantId: string): number {
   if (cursor === "") return 0;
-  const m = /^c1\.(\d{1,15})$/.exec(cursor);
-  if (m === null) {
-    throw invalidArgument([{ field, ruleId: "cursor.valid", message: "is not a cursor issued by this stream" }], "INVALID_CURSOR");
+  const m = /^c1\.(\d{1,15})\.([A-Za-z0-9_-]{8})$/.exec(cursor);
+  if (m === null || m[2] !== tenantTag(tenantId)) {
+    throw invalidArgument([{ field, ruleId: "cursor.valid", message: "is not a cursor issued by this tenant's stream" }], "INVALID_CURSOR");
   }
   return Number(m[1]);
 }
@@ -46,7 +53,7 @@ export function decodeCursor(cursor: string, field: string): number {
 export function eventToProto(e: CustomerEventRow): CustomerEvent {
   const link = e.details?.link as { kind: LinkKind; externalId: string } | undefined;
   return create(CustomerEventSchema, {
-    cursor: encodeCursor(e.seq),
+    cursor: encodeCursor(e.seq, e.tenantId),
     sequence: BigInt(e.seq),
     type: TYPES[e.type] ?? EventType.UNSPECIFIED,
     customerId: e.customerId,

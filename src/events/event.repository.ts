@@ -35,6 +35,15 @@ export class EventRepository {
     );
   }
 
+  /** The tenant's last committed sequence number (0 before its first event). */
+  async lastSeq(em: EntityManager, tenantId: string): Promise<number> {
+    const [row] = await em.getConnection().execute<Array<{ last_seq: string }>>(
+      "select last_seq from tenant_event_sequences where tenant_id = ?",
+      [tenantId],
+    );
+    return row ? Number(row.last_seq) : 0;
+  }
+
   /** A tenant's events after `afterSeq`, in order. */
   after(em: EntityManager, tenantId: string, afterSeq: number, limit: number): Promise<CustomerEventRow[]> {
     return em.find(CustomerEventEntity, { tenantId, seq: { $gt: afterSeq } }, { orderBy: { seq: "asc" }, limit, disableIdentityMap: true });

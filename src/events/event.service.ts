@@ -3,7 +3,7 @@
 // poll interval covers missed notifications. Back-pressure: the stream is an async generator
 // that reads the next batch only when the consumer has taken the previous one.
 import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
-import { notFound } from "../errors.js";
+import { invalidArgument, notFound } from "../errors.js";
 import type { CustomerEventRow } from "./event.entity.js";
 import type { EventListener } from "./event.listener.js";
 import type { EventRepository } from "./event.repository.js";
@@ -27,15 +27,25 @@ export class EventService {
     private readonly customerExists: (em: EntityManager, tenantId: string, customerId: string) => Promise<boolean>,
   ) {}
 
-  async history(tenantId: string, customerId: string, limit: number, beforeSeq?: number): Promise<CustomerEventRow[]> {
+  /** `beforeSeq` is resolved only after the customer is known to be the tenant's: another
+   * tenant's customer is NOT_FOUND whatever page token comes with it. */
+  async history(tenantId: string, customerId: string, limit: number, beforeSeq: () => number | undefined): Promise<CustomerEventRow[]> {
     const em = this.orm.em.fork();
     if (!(await this.customerExists(em, tenantId, customerId))) {
       throw notFound("CUSTOMER_NOT_FOUND", `customer ${customerId} not found`);
     }
-    return this.repo.forCustomer(em, tenantId, customerId, limit, beforeSeq);
+    return this.repo.forCustomer(em, tenantId, customerId, limit, beforeSeq());
   }
 
   async *stream(tenantId: string, o: StreamOptions): AsyncGenerator<StreamItem> {
+    // A cursor past the end (e.g. the database was restored to an earlier point) would make the
+    // stream skip every new event up to it: refuse it instead.
+    if (o.afterSeq > (await this.repo.lastSeq(this.orm.em.fork(), tenantId))) {
+      throw invalidArgument(
+        [{ field: "after_cursor", ruleId: "cursor.known", message: "is ahead of this tenant's stream (was the database restored?)" }],
+        "INVALID_CURSOR",
+      );
+    }
     let seq = o.afterSeq;
     let pending = true; // something may be there: look
     let wake: (() => void) | undefined;

@@ -5,7 +5,7 @@ import { AppError } from "../../src/errors.js";
 
 function call(): Call {
   return {
-    method: { name: "M", parent: { typeName: "t.S" } } as unknown as Call["method"],
+    method: { name: "M", methodKind: "unary", parent: { typeName: "t.S" } } as unknown as Call["method"],
     header: new Headers(),
     message: {} as Call["message"],
     signal: new AbortController().signal,

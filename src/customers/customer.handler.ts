@@ -7,7 +7,8 @@ import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createValidator } from "@bufbuild/protovalidate";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
-import { CustomerSchema, type Customer as PbCustomer } from "../../gen/finhub/customer/v1/customer_pb.js";
+import { CustomerSchema, type Customer as PbCustomer, type StatusReason as PbStatusReason } from "../../gen/finhub/customer/v1/customer_pb.js";
+import type { LifecycleAction } from "./lifecycle.js";
 import {
   ActivateCustomerResponseSchema,
   CloseCustomerResponseSchema,
@@ -58,13 +59,20 @@ async function write<D extends DescMessage>(
 ): Promise<MessageShape<D>> {
   const key = idempotencyKey(call, tenantId, requestId);
   try {
-    return await runIdempotent(orm.em.fork(), key, codecFor(schema), async (em) =>
-      create(schema, { customer: customerToProto(await work(em)) } as never),
-    );
+    return await runIdempotent(orm.em.fork(), key, codecFor(schema), async (em) => {
+      const c = await work(em);
+      return create(schema, { customer: await toProto(customers, c, em) } as never);
+    });
   } catch (err) {
     if (wanted === undefined) throw err;
     return customers.explainConflict(err, orm.em.fork(), tenantId, wanted());
   }
+}
+
+/** The resource with its missing requirements (country rules + tenant settings, per read). */
+export async function toProto(customers: CustomerService, c: Customer, em?: EntityManager): Promise<PbCustomer> {
+  const due = c.status === "closed" ? [] : (await customers.requirements(c, em)).currentlyDue;
+  return customerToProto(c, due.map((r) => r.field));
 }
 
 const validator = createValidator();
@@ -101,20 +109,31 @@ export function customerHandlers(
   events: EventService,
   streams: StreamSettings,
 ): UnaryHandlers<typeof CustomerServiceDesc> {
+  /** Activate, Suspend and Close share their request shape (id, etag, reason, note, request_id). */
+  function lifecycle<D extends DescMessage>(action: LifecycleAction, schema: D) {
+    return (req: { id: string; etag: string; reason: PbStatusReason; note: string; requestId: string }, call: Call) => {
+      const { tenantId, actor } = principalOf(call, req.requestId);
+      const reason = reasonMap.fromPb(req.reason) ?? null;
+      return write(orm, customers, call, tenantId, req.requestId, schema, (em) =>
+        customers.transition(em, tenantId, req.id, req.etag, { action, reason, note: req.note }, actor),
+      );
+    };
+  }
+
   return {
     async listCustomerEvents(req, call) {
       const { tenantId } = principalOf(call, "");
       const limit = pageSize(req.pageSize);
-      const before = req.pageToken === "" ? undefined : decodeCursor(req.pageToken, "page_token");
+      const before = () => (req.pageToken === "" ? undefined : decodeCursor(req.pageToken, "page_token", tenantId));
       const rows = await events.history(tenantId, req.customerId, limit + 1, before);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      return { events: page.map(eventToProto), nextPageToken: rows.length > limit && last ? encodeCursor(last.seq) : "" };
+      return { events: page.map(eventToProto), nextPageToken: rows.length > limit && last ? encodeCursor(last.seq, tenantId) : "" };
     },
 
     async *watchCustomerEvents(req, call) {
       const { tenantId } = principalOf(call, "");
-      const afterSeq = decodeCursor(req.afterCursor, "after_cursor");
+      const afterSeq = decodeCursor(req.afterCursor, "after_cursor", tenantId);
       const types = new Set(req.types.map(eventTypeName).filter((t): t is string => t !== undefined));
       const signal = AbortSignal.any([call.signal, streams.shutdown]);
       for await (const item of events.stream(tenantId, { afterSeq, types, signal, heartbeatMs: streams.heartbeatMs, pollMs: streams.pollMs, batch: 200 })) {
@@ -123,7 +142,7 @@ export function customerHandlers(
           : {
               message: {
                 case: "heartbeat" as const,
-                value: { cursor: item.seq > 0 ? encodeCursor(item.seq) : "", heartbeatTime: timestampFromDate(new Date()) },
+                value: { cursor: item.seq > 0 ? encodeCursor(item.seq, tenantId) : "", heartbeatTime: timestampFromDate(new Date()) },
               },
             };
       }
@@ -141,14 +160,14 @@ export function customerHandlers(
 
     async getCustomer(req, call) {
       const { tenantId } = principalOf(call, "");
-      return { customer: customerToProto(await customers.get(orm.em.fork(), tenantId, req.id)) };
+      return { customer: await toProto(customers, await customers.get(orm.em.fork(), tenantId, req.id)) };
     },
 
     async getCustomerRequirements(req, call) {
       const { tenantId } = principalOf(call, "");
       const customer = await customers.get(orm.em.fork(), tenantId, req.id);
       const r = await customers.requirements(customer);
-      return { currentlyDue: [...r.currentlyDue], eventuallyDue: [...r.eventuallyDue] };
+      return { currentlyDue: r.currentlyDue, eventuallyDue: r.eventuallyDue };
     },
 
     async listCustomers(req, call) {
@@ -170,7 +189,7 @@ export function customerHandlers(
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
-        customers: page.map(customerToProto),
+        customers: await Promise.all(page.map((c) => toProto(customers, c))),
         nextPageToken: rows.length > limit && last ? encodePageToken({ t: last.createTime.toISOString(), i: last.id }, scope) : "",
       };
     },
@@ -205,26 +224,9 @@ export function customerHandlers(
       );
     },
 
-    async activateCustomer(req, call) {
-      const { tenantId, actor } = principalOf(call, req.requestId);
-      const reason = reasonMap.fromPb(req.reason) ?? null;
-      return write(orm, customers, call, tenantId, req.requestId, ActivateCustomerResponseSchema, (em) =>
-        customers.transition(em, tenantId, req.id, req.etag, { action: "activate", reason, note: req.note }, actor));
-    },
-
-    async suspendCustomer(req, call) {
-      const { tenantId, actor } = principalOf(call, req.requestId);
-      const reason = reasonMap.fromPb(req.reason) ?? null;
-      return write(orm, customers, call, tenantId, req.requestId, SuspendCustomerResponseSchema, (em) =>
-        customers.transition(em, tenantId, req.id, req.etag, { action: "suspend", reason, note: req.note }, actor));
-    },
-
-    async closeCustomer(req, call) {
-      const { tenantId, actor } = principalOf(call, req.requestId);
-      const reason = reasonMap.fromPb(req.reason) ?? null;
-      return write(orm, customers, call, tenantId, req.requestId, CloseCustomerResponseSchema, (em) =>
-        customers.transition(em, tenantId, req.id, req.etag, { action: "close", reason, note: req.note }, actor));
-    },
+    activateCustomer: lifecycle("activate", ActivateCustomerResponseSchema),
+    suspendCustomer: lifecycle("suspend", SuspendCustomerResponseSchema),
+    closeCustomer: lifecycle("close", CloseCustomerResponseSchema),
 
     async linkCustomer(req, call) {
       const { tenantId, actor } = principalOf(call, req.requestId);

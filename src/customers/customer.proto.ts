@@ -86,7 +86,8 @@ const dateFromPb = (d: PbDate | undefined): CalendarDate | null =>
 const identifierToPb = (id: SealedIdentifier | null) =>
   id === null ? undefined : { type: id.type, value: "", maskedValue: `…${id.last4}` };
 
-export function customerToProto(c: Customer): PbCustomer {
+/** `missing`: the paths still due before activation (Customer.missing_requirements). */
+export function customerToProto(c: Customer, missing: readonly string[] = []): PbCustomer {
   const p = c.profile;
   return create(CustomerSchema, {
     id: c.id,
@@ -150,6 +151,7 @@ export function customerToProto(c: Customer): PbCustomer {
     allowedTransitions: allowedTransitions(c.status).map(statusMap.toPb),
     emailVerifyTime: c.emailVerifyTime ? timestampFromDate(c.emailVerifyTime) : undefined,
     phoneVerifyTime: c.phoneVerifyTime ? timestampFromDate(c.phoneVerifyTime) : undefined,
+    missingRequirements: [...missing],
   });
 }
 

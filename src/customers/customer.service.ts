@@ -7,11 +7,12 @@ import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { AppError, invalidArgument, notFound, type FieldViolation } from "../errors.js";
 import type { FieldCipher } from "../db/field-cipher.js";
 import type { EventRepository } from "../events/event.repository.js";
+import { countryViolations, evaluateRequirements, identifierViolations, type Requirements } from "../compliance/requirements.js";
 import type { TenantSettings } from "../tenants/tenant.entity.js";
 import {
-  activationBlockers,
   addLink,
   changedFields,
+  checkDetails,
   checkEtag,
   markContactVerified,
   registerCustomer,
@@ -35,15 +36,7 @@ import {
   type UniqueField,
 } from "./customer.repository.js";
 
-export interface Requirement {
-  readonly field: string;
-  readonly reason: string;
-  readonly description: string;
-}
-export interface Requirements {
-  readonly currentlyDue: readonly Requirement[];
-  readonly eventuallyDue: readonly Requirement[];
-}
+export type { Requirement, Requirements } from "../compliance/requirements.js";
 
 /** An identifier as a caller sends it. */
 export interface PlainIdentifier {
@@ -130,9 +123,12 @@ export class CustomerService {
     return customer;
   }
 
-  /** What the customer still needs before (currently) and after (eventually) activation. */
-  async requirements(c: Customer): Promise<Requirements> {
-    return { currentlyDue: activationBlockers(c).map((b) => ({ field: b.subject, reason: b.type, description: b.description })), eventuallyDue: [] };
+  /** What the customer still needs before (currently) and after (eventually) activation: the
+   * country rules plus the tenant's required fields, evaluated on every read (no stored state,
+   * so a changed tenant setting shows on the next read). Pass the transaction's em inside one. */
+  async requirements(c: Customer, em?: EntityManager): Promise<Requirements> {
+    const settings = (await this.tenants.profile(c.tenantId, em)).settings;
+    return evaluateRequirements(c, settings.requiredFields ?? [], this.now());
   }
 
   list(em: EntityManager, tenantId: string, filter: CustomerFilter, limit: number, after?: CustomerCursor): Promise<Customer[]> {
@@ -165,7 +161,8 @@ export class CustomerService {
   async transition(em: EntityManager, tenantId: string, id: string, etag: string, t: Transition, actor: Actor): Promise<Customer> {
     const current = await this.get(em, tenantId, id);
     checkEtag(current, etag);
-    const next = transition(current, t, this.now());
+    const due = t.action === "activate" ? (await this.requirements(current, em)).currentlyDue : [];
+    const next = transition(current, t, this.now(), due.map((r) => ({ type: r.reason, subject: r.field, description: r.description })));
     await this.save(em, current, next);
     await this.record(em, next, EVENT_TYPES[t.action], actor, { changed: ["status"], reason: next.statusReason, note: t.note });
     return next;
@@ -182,21 +179,30 @@ export class CustomerService {
     return next;
   }
 
-  async link(em: EntityManager, tenantId: string, id: string, etag: string, kind: LinkKind, externalId: string, actor: Actor) {
-    const current = await this.get(em, tenantId, id);
-    checkEtag(current, etag);
-    const next = addLink(current, kind, externalId, this.now());
-    await this.save(em, current, next);
-    await this.record(em, next, "CUSTOMER_LINKED", actor, { changed: ["links"], details: { link: { kind, externalId } } });
-    return next;
+  link(em: EntityManager, tenantId: string, id: string, etag: string, kind: LinkKind, externalId: string, actor: Actor) {
+    return this.changeLinks(em, tenantId, id, etag, actor, "CUSTOMER_LINKED", kind, externalId, addLink);
   }
 
-  async unlink(em: EntityManager, tenantId: string, id: string, etag: string, kind: LinkKind, externalId: string, actor: Actor) {
+  unlink(em: EntityManager, tenantId: string, id: string, etag: string, kind: LinkKind, externalId: string, actor: Actor) {
+    return this.changeLinks(em, tenantId, id, etag, actor, "CUSTOMER_UNLINKED", kind, externalId, removeLink);
+  }
+
+  private async changeLinks(
+    em: EntityManager,
+    tenantId: string,
+    id: string,
+    etag: string,
+    actor: Actor,
+    eventType: string,
+    kind: LinkKind,
+    externalId: string,
+    change: (c: Customer, kind: LinkKind, externalId: string, now: Date) => Customer,
+  ): Promise<Customer> {
     const current = await this.get(em, tenantId, id);
     checkEtag(current, etag);
-    const next = removeLink(current, kind, externalId, this.now());
+    const next = change(current, kind, externalId, this.now());
     await this.save(em, current, next);
-    await this.record(em, next, "CUSTOMER_UNLINKED", actor, { changed: ["links"], details: { link: { kind, externalId } } });
+    await this.record(em, next, eventType, actor, { changed: ["links"], details: { link: { kind, externalId } } });
     return next;
   }
 
@@ -251,6 +257,11 @@ export class CustomerService {
     const violations: FieldViolation[] = [];
     const seal = (field: string, id: IdentifierDraft, stored: SealedIdentifier | null | undefined): SealedIdentifier | null => {
       if (id === null || "sealed" in id) return id;
+      const bad = identifierViolations(field as "individual.national_id" | "business.tax_id", id.type, id.value);
+      if (bad.length > 0) {
+        violations.push(...bad);
+        return null;
+      }
       const aad = `${tenantId}/${customerId}/${field}`;
       // The same value sent again is no change: keep the stored ciphertext (no new etag/event).
       if (stored && stored.type === id.type && this.cipher.open(stored.sealed, aad) === id.value) return stored;
@@ -279,7 +290,11 @@ export class CustomerService {
       });
       profile = { ...p, taxId: seal("business.tax_id", p.taxId, cp?.kind === "business" ? cp.taxId : undefined), representatives };
     }
+    const details: CustomerDetails = { ...draft, profile };
+    // Every rule at once: the domain's (dates, phone, ownership) and the country's.
+    const now = this.now();
+    violations.push(...checkDetails(details, now), ...countryViolations(details, now));
     if (violations.length > 0) throw invalidArgument(violations);
-    return { ...draft, profile };
+    return details;
   }
 }

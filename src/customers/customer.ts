@@ -3,10 +3,10 @@
 // identifiers arrive already sealed by the service).
 import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 import { AppError, invalidArgument, type FieldViolation } from "../errors.js";
-import { allowedTransitions, nextStatus, type LifecycleAction } from "./lifecycle.js";
+import { allowedTransitions, nextStatus, type CustomerStatus, type LifecycleAction } from "./lifecycle.js";
 
 export type CustomerType = "individual" | "business";
-export type CustomerStatus = "pending" | "active" | "suspended" | "closed";
+export type { CustomerStatus };
 export type BusinessEntityType =
   | "sole_proprietorship"
   | "partnership"
@@ -285,7 +285,17 @@ export function activationBlockers(c: Customer): Array<{ type: string; subject: 
   return out;
 }
 
-export function transition(c: Customer, t: Transition, now: Date): Customer {
+/**
+ * Applies a lifecycle action. `dueForActivation` lists what is still required before activation
+ * (the requirements evaluator's currently-due items, which include unverified contacts); when
+ * omitted only the contacts are checked.
+ */
+export function transition(
+  c: Customer,
+  t: Transition,
+  now: Date,
+  dueForActivation: ReadonlyArray<{ type: string; subject: string; description: string }> = activationBlockers(c),
+): Customer {
   const to = nextStatus(c.status, t.action);
   if (to === undefined) {
     throw new AppError("FAILED_PRECONDITION", `cannot ${t.action} a customer in status ${c.status.toUpperCase()}`, {
@@ -294,11 +304,11 @@ export function transition(c: Customer, t: Transition, now: Date): Customer {
     });
   }
   if (t.action === "activate") {
-    const blockers = activationBlockers(c);
+    const blockers = dueForActivation;
     if (blockers.length > 0) {
-      throw new AppError("FAILED_PRECONDITION", `customer ${c.id} cannot be activated yet: ${blockers.map((b) => b.type).join(", ")}`, {
+      throw new AppError("FAILED_PRECONDITION", `customer ${c.id} cannot be activated yet: ${blockers.map((b) => `${b.subject} (${b.type})`).join(", ")}`, {
         reason: "ACTIVATION_REQUIREMENTS_NOT_MET",
-        preconditions: blockers,
+        preconditions: [...blockers],
       });
     }
   }

@@ -3,7 +3,9 @@
 //   PENDING ──activate──► ACTIVE ◄──activate── SUSPENDED
 //                           └──────suspend──────►┘
 //   any status except CLOSED ──close──► CLOSED (terminal)
-import type { CustomerStatus } from "./customer.js";
+
+/** Where a customer is in its lifecycle (re-exported by customer.ts). */
+export type CustomerStatus = "pending" | "active" | "suspended" | "closed";
 
 export type LifecycleAction = "activate" | "suspend" | "close";
 

@@ -77,7 +77,7 @@ export function createHandler(deps: RouteDeps) {
       chain("tenant"),
       mapStreamError,
     );
-    bindUnaryService(router, VerificationServiceDesc, verificationHandlers(deps.orm, deps.verification), chain("tenant"));
+    bindUnaryService(router, VerificationServiceDesc, verificationHandlers(deps.orm, deps.verification, deps.customers), chain("tenant"));
     registerHealth(router, deps.health);
     registerReflection(router, [
       file_finhub_customer_v1_customer_service,

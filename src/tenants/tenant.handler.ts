@@ -1,5 +1,7 @@
 // finhub.tenant.v1.TenantService: protobuf <-> tenant use cases. Admin-only (see src/server/auth.ts).
 import { create } from "@bufbuild/protobuf";
+import { pathToString } from "@bufbuild/protobuf/reflect";
+import { createValidator } from "@bufbuild/protovalidate";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { effectivePolicy } from "../verification/policy.js";
 import type { MikroORM } from "@mikro-orm/postgresql";
@@ -11,7 +13,7 @@ import {
   type Tenant,
   type VerificationPolicy as PbPolicy,
 } from "../../gen/finhub/tenant/v1/tenant_pb.js";
-import { CustomerSchema } from "../../gen/finhub/customer/v1/customer_pb.js";
+import { isRequirementPath } from "../compliance/requirements.js";
 import { invalidArgument, type FieldViolation } from "../errors.js";
 import {
   CreateApiKeyResponseSchema,
@@ -69,20 +71,12 @@ function policyFromProto(vp: PbPolicy | undefined): TenantRow["verificationPolic
   };
 }
 
-/** Is `path` a changeable field of Customer ("email", "address", "individual.occupation")? */
-function isCustomerPath(path: string): boolean {
-  const [head, sub] = path.split(".");
-  const f = CustomerSchema.fields.find((x) => x.name === head);
-  if (f === undefined || ["id", "type", "status", "etag", "create_time", "update_time", "links"].includes(head!)) return false;
-  if (sub === undefined) return true;
-  return f.message !== undefined && f.message.fields.some((x) => x.name === sub);
-}
 
 function settingsFromProto(t: Tenant, field = "tenant"): TenantSettings {
   const bad: FieldViolation[] = t.requiredFields
     .map((p, i) => ({ p, i }))
-    .filter(({ p }) => !isCustomerPath(p))
-    .map(({ p, i }) => ({ field: `${field}.required_fields.${i}`, ruleId: "required_fields.customer_path", message: `"${p}" is not a changeable field of Customer` }));
+    .filter(({ p }) => !isRequirementPath(p))
+    .map(({ p, i }) => ({ field: `${field}.required_fields.${i}`, ruleId: "required_fields.customer_path", message: `"${p}" is not a field of Customer that can be required` }));
   if (bad.length > 0) throw invalidArgument(bad);
   return {
     ...(t.channels.length > 0 ? { channels: t.channels.map((c) => (c === Channel.B2C ? "b2c" : "b2b")) } : {}),
@@ -91,6 +85,8 @@ function settingsFromProto(t: Tenant, field = "tenant"): TenantSettings {
     corsOrigins: [...t.corsOrigins],
   };
 }
+
+const validator = createValidator();
 
 const TENANT_MASK_PATHS = ["display_name", "verification_policy", "channels", "countries_of_operation", "required_fields", "cors_origins"] as const;
 
@@ -135,7 +131,8 @@ export function tenantHandlers(orm: MikroORM, tenants: TenantService): UnaryHand
     },
 
     async updateTenant(req) {
-      const t = req.tenant!;
+      const t = req.tenant;
+      if (t === undefined) throw invalidArgument([{ field: "tenant", ruleId: "required", message: "value is required" }]);
       const paths = req.updateMask?.paths ?? [];
       const bad = paths.filter((p) => p !== "*" && !(TENANT_MASK_PATHS as readonly string[]).includes(p));
       if (bad.length > 0) {
@@ -159,8 +156,14 @@ export function tenantHandlers(orm: MikroORM, tenants: TenantService): UnaryHand
             ? TENANT_MASK_PATHS
             : paths,
       );
-      if (set.has("display_name") && t.displayName === "") {
-        throw invalidArgument([{ field: "tenant.display_name", ruleId: "required", message: "value is required" }]);
+      // The shape rules of Tenant, for the fields being changed only.
+      const checked = validator.validate(TenantSchema, t);
+      if (checked.kind === "error") throw checked.error;
+      const shapeErrors = (checked.violations ?? [])
+        .map((v) => ({ path: pathToString(v.field).replace(/\[(\d+)\]/g, ".$1"), v }))
+        .filter(({ path }) => set.has(path.split(".")[0]!));
+      if (shapeErrors.length > 0) {
+        throw invalidArgument(shapeErrors.map(({ path, v }) => ({ field: `tenant.${path}`, ruleId: v.ruleId, message: v.message })));
       }
       if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(t.id)) {
         throw invalidArgument([{ field: "tenant.id", ruleId: "string.uuid", message: "must be the UUID of the tenant to update" }]);

@@ -7,7 +7,8 @@ import {
   StartPhoneVerificationResponseSchema,
   type VerificationService as VerificationServiceDesc,
 } from "../../gen/finhub/customer/v1/verification_service_pb.js";
-import { customerToProto } from "../customers/customer.proto.js";
+import { toProto } from "../customers/customer.handler.js";
+import type { CustomerService } from "../customers/customer.service.js";
 import { runIdempotent } from "../db/idempotency.js";
 import { idempotencyKey, protoCodec } from "../server/idempotency.js";
 import type { Call, UnaryHandlers } from "../server/pipeline.js";
@@ -27,7 +28,11 @@ const toResponse = (r: StartResult) => ({
   codeLength: r.codeLength,
 });
 
-export function verificationHandlers(orm: MikroORM, verification: VerificationService): UnaryHandlers<typeof VerificationServiceDesc> {
+export function verificationHandlers(
+  orm: MikroORM,
+  verification: VerificationService,
+  customers: CustomerService,
+): UnaryHandlers<typeof VerificationServiceDesc> {
   function starter<D extends DescMessage>(schema: D, channel: Channel) {
     const codec = protoCodec(schema);
     return async (call: Call, customerId: string, requestId: string): Promise<MessageShape<D>> => {
@@ -41,8 +46,10 @@ export function verificationHandlers(orm: MikroORM, verification: VerificationSe
   const startPhone = starter(StartPhoneVerificationResponseSchema, "phone");
   const verify = async (call: Call, customerId: string, code: string, channel: Channel) => {
     const { tenantId, actor } = tenantAndActor(call);
-    const customer = await orm.em.fork().transactional((em) => verification.verify(em, tenantId, customerId, channel, code, actor));
-    return { customer: customerToProto(customer) };
+    return orm.em.fork().transactional(async (em) => {
+      const customer = await verification.verify(em, tenantId, customerId, channel, code, actor);
+      return { customer: await toProto(customers, customer, em) };
+    });
   };
   return {
     startEmailVerification: (req, call) => startEmail(call, req.customerId, req.requestId),

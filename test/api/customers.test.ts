@@ -15,6 +15,7 @@ import {
   type TestServer,
   type TestTenant,
 } from "../support/app.js";
+import { completeIndividual, validIdentifier } from "../support/fixtures.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
 
 const DOMAIN = "customerms.finhub";
@@ -121,7 +122,7 @@ function individualFull(s = randomUUID()) {
       dateOfBirth: { year: 1985, month: 12, day: 10 },
       nationality: "GB",
       taxResidencyCountry: "IE",
-      nationalId: { type: "GB_NINO", value: "QQ123456C" },
+      nationalId: { type: "GB_NINO", value: validIdentifier("GB_NINO") }, // AB 12 34 56 C
       occupation: "Mathematician",
     },
     email: `ada.${s}@example.com`,
@@ -177,7 +178,7 @@ function businessFull(s = randomUUID(), reps: object[] = representatives()) {
       tradingName: "AE",
       entityType: "BUSINESS_ENTITY_TYPE_LLC",
       registrationNumber: "01234567",
-      taxId: { type: "GB_VAT", value: "GB 123 4567 89" },
+      taxId: { type: "GB_VAT", value: validIdentifier("GB_VAT") }, // GB 999 9999 73
       incorporationCountry: "GB",
       incorporationDate: { year: 2001, month: 5, day: 17 },
       website: "https://engines.example.com/about",
@@ -281,7 +282,7 @@ describe("CreateCustomer and GetCustomer", () => {
     expect(new Set(reps.map((r) => r.id)).size).toBe(3);
     expect(created.business).toEqual({
       ...input.business,
-      taxId: { type: "GB_VAT", value: "", maskedValue: "…6789" },
+      taxId: { type: "GB_VAT", value: "", maskedValue: "…9973" },
       representatives: input.business.representatives.map((r, i) => ({ ...r, id: reps[i]!.id })),
     });
     expect(created.address).toEqual(address);
@@ -504,7 +505,8 @@ describe("lifecycle", () => {
       "dup of another",
     ]);
 
-    const b = (await t.call("createCustomer", { customer: minimalIndividual(undefined, { phoneNumber: "+33612345678" }) })).customer;
+    // Complete for its country (US): only the contacts stand between it and activation.
+    const b = (await t.call("createCustomer", { customer: completeIndividual("US") })).customer;
     await markContactsVerified(server, t.tenant.id, b.id);
     let err = await t.fail("activateCustomer", { id: b.id, reason: "STATUS_REASON_OTHER" });
     expectError(err, grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT");
@@ -522,7 +524,9 @@ describe("lifecycle", () => {
 
   it("a customer without a phone number cannot be activated even with both flags set (PHONE_NOT_VERIFIED)", async () => {
     const t = await tenantCtx();
-    const a = (await t.call("createCustomer", { customer: minimalIndividual() })).customer;
+    // Everything the country (US) requires but a phone number.
+    const a = (await t.call("createCustomer", { customer: completeIndividual("US", { phoneNumber: undefined }) })).customer;
+    expect(a.phoneNumber).toBe("");
     await markContactsVerified(server, t.tenant.id, a.id, { email: true });
     const err = await t.fail("activateCustomer", { id: a.id });
     expectError(err, grpc.status.FAILED_PRECONDITION, "ACTIVATION_REQUIREMENTS_NOT_MET");
@@ -650,9 +654,10 @@ describe("ListCustomers", () => {
     const make = async (customer: object) => (await t.call("createCustomer", { customer })).customer;
     const byName: Record<string, any> = {};
     byName.pending = await make(minimalIndividual(`pending.${s}@example.com`));
-    byName.active = await make(minimalIndividual(`active.${s}@example.com`, { phoneNumber: "+447911123457" }));
+    // The two that get activated are complete for their country (US).
+    byName.active = await make(completeIndividual("US", { email: `active.${s}@example.com`, phoneNumber: "+447911123457" }));
     byName.biz = await make({ ...businessFull(s), email: `biz.${s}@example.com`, externalId: `crm-${s}` });
-    byName.suspended = await make(minimalIndividual(`suspended.${s}@example.com`, { phoneNumber: "+33612345679" }));
+    byName.suspended = await make(completeIndividual("US", { email: `suspended.${s}@example.com`, phoneNumber: "+33612345679" }));
     byName.closed = await make(minimalIndividual(`closed.${s}@example.com`));
     byName.biz2 = await make({
       business: { legalName: "Difference Engines plc" },

@@ -13,6 +13,7 @@ import {
   type TestServer,
   type TestTenant,
 } from "../support/app.js";
+import { validIdentifier } from "../support/fixtures.js";
 import { grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
 
 const lines: string[] = [];
@@ -103,8 +104,8 @@ function individual(nationalId: string, email = `ada.${randomUUID()}@example.com
 describe("government identifiers at rest", () => {
   it("national_id and tax_id are never stored in plain text: rows, events, idempotency records", async () => {
     const t = await tenantCtx();
-    const nino = "QQ 12 34 56 C";
-    const ein = "12-3456789";
+    const nino = validIdentifier("GB_NINO"); // AB 12 34 56 C
+    const ein = validIdentifier("US_EIN"); // 12-3456789
     const a = (await t.call("createCustomer", { customer: individual(nino), requestId: randomUUID() })).customer;
     const b = (
       await t.call("createCustomer", {
@@ -163,12 +164,12 @@ describe("government identifiers at rest", () => {
   it("GetCustomer, ListCustomers, UpdateCustomer and replays return the value empty and masked_value '…' + last four", async () => {
     const t = await tenantCtx();
     const requestId = randomUUID();
-    const request = { customer: individual("AB-123-456-X"), requestId };
+    const request = { customer: individual("AB-123-456-C"), requestId };
     const created = (await t.call("createCustomer", request)).customer;
     const replay = (await t.call("createCustomer", request)).customer;
     const got = (await t.call("getCustomer", { id: created.id })).customer;
     const listed = (await t.call("listCustomers", {})).customers;
-    const masked = { type: "GB_NINO", value: "", maskedValue: "…456X" };
+    const masked = { type: "GB_NINO", value: "", maskedValue: "…456C" };
     expect(created.individual.nationalId).toEqual(masked);
     expect(replay.individual.nationalId).toEqual(masked);
     expect(got.individual.nationalId).toEqual(masked);
@@ -180,14 +181,14 @@ describe("government identifiers at rest", () => {
     const updated = (await t.call("updateCustomer", { customer: body, updateMask: { paths: ["individual.occupation"] } })).customer;
     expect(updated.individual.nationalId).toEqual(masked);
     for (const customer of [created, replay, got, listed[0], updated]) {
-      expect(JSON.stringify(customer)).not.toContain("AB-123-456-X");
-      expect(JSON.stringify(customer)).not.toContain("AB123456X");
+      expect(JSON.stringify(customer)).not.toContain("AB-123-456-C");
+      expect(JSON.stringify(customer)).not.toContain("AB123456C");
     }
   });
 
   it("the same value for two customers gives two different ciphertexts (fresh IV)", async () => {
     const t = await tenantCtx();
-    const value = "QQ123456C";
+    const value = validIdentifier("GB_NINO");
     const a = (await t.call("createCustomer", { customer: individual(value) })).customer;
     const b = (await t.call("createCustomer", { customer: individual(value) })).customer;
     const sa: string = (await storedProfile(t.tenant.id, a.id)).nationalId.sealed;
@@ -204,8 +205,8 @@ describe("government identifiers at rest", () => {
 
   it("a ciphertext moved to another customer's row does not open with that row's associated data", async () => {
     const t = await tenantCtx();
-    const a = (await t.call("createCustomer", { customer: individual("QQ111111A") })).customer;
-    const b = (await t.call("createCustomer", { customer: individual("QQ222222B") })).customer;
+    const a = (await t.call("createCustomer", { customer: individual("AB111111A") })).customer;
+    const b = (await t.call("createCustomer", { customer: individual("AB222222B") })).customer;
     const sealedA: string = (await storedProfile(t.tenant.id, a.id)).nationalId.sealed;
     await sql(
       server.databaseUrl,
@@ -215,7 +216,7 @@ describe("government identifiers at rest", () => {
     const moved: string = (await storedProfile(t.tenant.id, b.id)).nationalId.sealed;
     expect(moved).toBe(sealedA);
     expect(() => cipher.open(moved, aad(t.tenant.id, b.id))).toThrow();
-    expect(cipher.open(moved, aad(t.tenant.id, a.id))).toBe("QQ111111A");
+    expect(cipher.open(moved, aad(t.tenant.id, a.id))).toBe("AB111111A");
     // Bound to the field and the tenant too.
     expect(() => cipher.open(moved, aad(t.tenant.id, a.id, "business.tax_id"))).toThrow();
     const other = await createTenant(server);
@@ -234,8 +235,8 @@ describe("logs", () => {
     const t = await tenantCtx();
     const before = lines.length;
     const pii = {
-      nino: "ZQ 76 54 32 1A",
-      newNino: "ZR 11 22 33 4B",
+      nino: "ZR 76 54 32 A",
+      newNino: "ZS 11 22 33 B",
       ein: "98-7654321",
       given: "Wilhelmina",
       middle: "Quintessa",
@@ -274,7 +275,7 @@ describe("logs", () => {
           },
           email: pii.bizEmail,
           phoneNumber: pii.bizPhone,
-          countryCode: "GB",
+          countryCode: "US", // where the EIN is an accepted tax_id
         },
       })
     ).customer;

@@ -15,6 +15,7 @@ import { Redis } from "ioredis";
 import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { bearer, sql, startServer, type TestServer } from "../support/app.js";
+import { completeIndividual } from "../support/fixtures.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError, type GrpcClient } from "../support/grpc.js";
 import {
   startSmtpReceiver,
@@ -216,7 +217,8 @@ interface Ctx {
   customersFail(method: string, request: object): Promise<grpc.ServiceError>;
   verify(method: string, request: object): Promise<any>;
   verifyFail(method: string, request: object): Promise<grpc.ServiceError>;
-  /** A new customer (an individual) with its own email, and a phone number unless phone: false. */
+  /** A new customer (an individual, complete for its country GB: only its contacts are left to
+   * verify before activation) with its own email, and a phone number unless phone: false. */
   newCustomer(opts?: { phone?: boolean; given?: string }): Promise<{ id: string; email: string; phone: string | null; etag: string }>;
   /** StartEmailVerification; remembers the stored HMAC of the code (for the log check). */
   startEmail(customerId: string, requestId?: string): Promise<any>;
@@ -251,12 +253,11 @@ async function tenantCtx(policy?: Record<string, unknown>, displayName = `Tenant
       const phone = opts.phone === false ? null : nextPhone();
       sentContacts.push(email, ...(phone ? [phone] : []));
       const res = await ctx.customers("createCustomer", {
-        customer: {
+        customer: completeIndividual("GB", {
           individual: { givenName: given, familyName: "Doe" },
           email,
-          ...(phone ? { phoneNumber: phone } : {}),
-          countryCode: "GB",
-        },
+          phoneNumber: phone ?? undefined,
+        }),
       });
       return { id: res.customer.id, email, phone, etag: res.customer.etag };
     },

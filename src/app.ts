@@ -16,6 +16,7 @@ import { createLogger, type Logger } from "./observability/logger.js";
 import { createFrontDoor } from "./server/front-door.js";
 import { HealthMonitor } from "./server/health.js";
 import { createHandler, SERVICE_DEPENDENCIES } from "./server/routes.js";
+import { CorsOrigins } from "./server/cors.js";
 import { createRedis, pingRedis } from "./db/redis.js";
 import { buildVerification } from "./verification/index.js";
 import { resolveAdminToken, type AdminToken } from "./tenants/admin-token.js";
@@ -82,6 +83,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const eventService = new EventService(database.orm, events, listener, async (em, tenantId, id) =>
       (await customerRepo.findById(em, tenantId, id)) !== null,
     );
+    const cors = new CorsOrigins(config.corsOrigins, () => tenants.allCorsOrigins(), 5_000, (err) =>
+      logger.warn({ err: err.message }, "could not refresh tenant CORS origins; keeping the last known set"),
+    );
+    await cors.start();
     const streamsShutdown = new AbortController();
     const shutdown = new AbortController();
     // Every in-flight call listens on it; the default limit of 10 would warn under load.
@@ -96,6 +101,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         customers,
         verification,
         events: eventService,
+        cors,
         streamsShutdown: streamsShutdown.signal,
         health,
         shutdownSignal: shutdown.signal,
@@ -114,6 +120,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       close() {
         closing ??= (async () => {
           health.stop();
+          cors.stop();
           streamsShutdown.abort(); // event streams end now (UNAVAILABLE), unary calls drain
           await door.close(config.shutdownGraceMs);
           await listener.stop();

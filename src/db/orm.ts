@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { defineConfig, MikroORM, type Options } from "@mikro-orm/postgresql";
 import { Migrator } from "@mikro-orm/migrations";
 import { CustomerEntity } from "../customers/customer.entity.js";
-import { ApiKeyEntity, TenantEntity } from "../tenants/tenant.entity.js";
+import { ApiKeyEntity, TenantAuditEntity, TenantEntity } from "../tenants/tenant.entity.js";
 import { CustomerEventEntity, TenantEventSequenceEntity } from "../events/event.entity.js";
 import { IdempotencyEntity } from "./idempotency.entity.js";
 import { migrationsList } from "./migrations/index.js";
@@ -26,7 +26,7 @@ export function ormOptions(clientUrl: string, poolMax: number, log: OrmLog = SIL
   return defineConfig({
     logger: (message) => log.debug(message),
     clientUrl,
-    entities: [TenantEntity, ApiKeyEntity, CustomerEntity, CustomerEventEntity, TenantEventSequenceEntity, IdempotencyEntity],
+    entities: [TenantEntity, TenantAuditEntity, ApiKeyEntity, CustomerEntity, CustomerEventEntity, TenantEventSequenceEntity, IdempotencyEntity],
     extensions: [Migrator],
     migrations: {
       tableName: "mikro_orm_migrations",

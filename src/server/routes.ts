@@ -20,7 +20,7 @@ import type { Logger } from "../observability/logger.js";
 import { tenantHandlers } from "../tenants/tenant.handler.js";
 import type { TenantService } from "../tenants/tenant.service.js";
 import { authMiddleware, type Audience } from "./auth.js";
-import { withCors } from "./cors.js";
+import { withCors, type CorsOrigins } from "./cors.js";
 import { deadlineMiddleware } from "./deadline.js";
 import { errorMapper, errorMiddleware } from "./errors.js";
 import { registerHealth, type HealthMonitor } from "./health.js";
@@ -48,6 +48,7 @@ export interface RouteDeps {
   /** Aborted at the start of shutdown: event streams end with UNAVAILABLE. */
   readonly streamsShutdown: AbortSignal;
   readonly health: HealthMonitor;
+  readonly cors: CorsOrigins;
   readonly shutdownSignal: AbortSignal;
 }
 
@@ -65,7 +66,7 @@ export function createHandler(deps: RouteDeps) {
     shared.validation,
   ];
   const routes = (router: ConnectRouter) => {
-    bindUnaryService(router, TenantServiceDesc, tenantHandlers(deps.orm, deps.tenants), chain("admin"));
+    bindUnaryService(router, TenantServiceDesc, tenantHandlers(deps.orm, deps.tenants, () => deps.cors.invalidate()), chain("admin"));
     bindUnaryService(
       router,
       CustomerServiceDesc,
@@ -94,5 +95,5 @@ export function createHandler(deps: RouteDeps) {
     writeMaxBytes: config.maxMessageBytes,
     shutdownSignal: deps.shutdownSignal,
   });
-  return withCors(config.corsOrigins, handler);
+  return withCors(deps.cors.isAllowed, handler);
 }

@@ -66,3 +66,32 @@ export const ApiKeyEntity = new EntitySchema<ApiKeyRow>({
   },
   indexes: [{ name: "api_keys_tenant_id_create_time_idx", properties: ["tenantId", "createTime"] }],
 });
+
+/** The record of every change to a tenant (who, when, which settings: names, not values). */
+export interface TenantAuditRow {
+  tenantId: string;
+  id: string;
+  /** "TENANT_CREATED" or "TENANT_UPDATED". */
+  type: string;
+  /** "admin" (the operator token). */
+  actor: string;
+  changedFields: string[];
+  /** The tenant's version (etag) after the change. */
+  version: number;
+  time: Date;
+}
+
+export const TenantAuditEntity = new EntitySchema<TenantAuditRow>({
+  name: "TenantAudit",
+  tableName: "tenant_audit",
+  properties: {
+    tenantId: { type: "uuid", primary: true },
+    id: { type: "uuid", primary: true },
+    type: { type: "text" },
+    actor: { type: "text" },
+    changedFields: { type: "json" },
+    version: { type: "integer" },
+    time: { type: "Date", columnType: "timestamptz(6)" },
+  },
+  indexes: [{ name: "tenant_audit_tenant_id_time_idx", properties: ["tenantId", "time"] }],
+});

@@ -94,7 +94,12 @@ const TENANT_MASK_PATHS = ["display_name", "verification_policy", "channels", "c
 const createTenantCodec = protoCodec(CreateTenantResponseSchema, (r) => ({ ...r, apiKey: "" }));
 const createApiKeyCodec = protoCodec(CreateApiKeyResponseSchema, (r) => ({ ...r, apiKey: "" }));
 
-export function tenantHandlers(orm: MikroORM, tenants: TenantService): UnaryHandlers<typeof TenantServiceDesc> {
+/** `afterUpdate` runs once an UpdateTenant committed (e.g. to refresh the CORS origins). */
+export function tenantHandlers(
+  orm: MikroORM,
+  tenants: TenantService,
+  afterUpdate: () => void = () => undefined,
+): UnaryHandlers<typeof TenantServiceDesc> {
   return {
     async createTenant(req, call) {
       const key = idempotencyKey(call, ADMIN_SCOPE, req.requestId);
@@ -188,6 +193,7 @@ export function tenantHandlers(orm: MikroORM, tenants: TenantService): UnaryHand
           };
         }),
       );
+      afterUpdate();
       return { tenant: tenantToProto(updated) };
     },
 

@@ -29,6 +29,16 @@ export class TenantRepository {
     return em.find(TenantEntity, where, { orderBy: { createTime: "asc", id: "asc" }, limit });
   }
 
+  /** Every origin any tenant allows (for CORS preflights, which carry no credentials). */
+  async allCorsOrigins(em: EntityManager): Promise<string[]> {
+    const rows = await em
+      .getConnection()
+      .execute<Array<{ origin: string }>>(
+        "select distinct jsonb_array_elements_text(coalesce(settings->'corsOrigins', '[]'::jsonb)) as origin from tenants",
+      );
+    return rows.map((r) => r.origin);
+  }
+
   async insertApiKey(em: EntityManager, row: ApiKeyRow): Promise<void> {
     await em.insert(ApiKeyEntity, row);
   }

@@ -8,7 +8,7 @@ import type { ApiKeyAuthenticator } from "../server/auth.js";
 import type { Principal } from "../server/pipeline.js";
 import { generateApiKey, hashApiKey, looksLikeApiKey } from "./api-key.js";
 import { AppError } from "../errors.js";
-import { TenantEntity, type ApiKeyRow, type TenantRow, type TenantSettings } from "./tenant.entity.js";
+import { TenantAuditEntity, TenantEntity, type ApiKeyRow, type TenantRow, type TenantSettings } from "./tenant.entity.js";
 import type { TenantPageCursor, TenantRepository } from "./tenant.repository.js";
 
 export interface NewTenant {
@@ -56,6 +56,7 @@ export class TenantService implements ApiKeyAuthenticator {
       updateTime: now,
     };
     await this.repo.insertTenant(em, tenant);
+    await this.audit(em, tenant, "TENANT_CREATED", []);
     const issued = await this.insertKey(em, tenant.id, "initial", now);
     return { tenant, ...issued };
   }
@@ -97,8 +98,26 @@ export class TenantService implements ApiKeyAuthenticator {
     if (affected !== 1) {
       throw new AppError("ABORTED", "the tenant was changed by another request meanwhile; read it again", { reason: "CONCURRENT_MODIFICATION" });
     }
+    const changed = (["displayName", "verificationPolicy", "settings"] as const).flatMap((k) =>
+      k === "settings"
+        ? (["channels", "countries", "requiredFields", "corsOrigins"] as const)
+            .filter((sk) => JSON.stringify(current.settings?.[sk] ?? null) !== JSON.stringify(next.settings?.[sk] ?? null))
+            .map((sk) => ({ channels: "channels", countries: "countries_of_operation", requiredFields: "required_fields", corsOrigins: "cors_origins" })[sk])
+        : JSON.stringify(current[k]) !== JSON.stringify(next[k])
+          ? [k === "displayName" ? "display_name" : "verification_policy"]
+          : [],
+    );
+    await this.audit(em, next, "TENANT_UPDATED", changed);
     this.profileCache.delete(id);
     return next;
+  }
+
+  private async audit(em: EntityManager, t: TenantRow, type: string, changedFields: string[]): Promise<void> {
+    await em.insert(TenantAuditEntity, { tenantId: t.id, id: randomUUID(), type, actor: "admin", changedFields, version: t.version, time: t.updateTime });
+  }
+
+  allCorsOrigins(): Promise<string[]> {
+    return this.repo.allCorsOrigins(this.orm.em.fork());
   }
 
   listTenants(em: EntityManager, limit: number, after: TenantPageCursor | undefined): Promise<TenantRow[]> {

@@ -20,6 +20,7 @@ import { COUNTRY_RULES, SUPPORTED_COUNTRIES } from "../../src/compliance/countri
 import { IDENTIFIERS, validateIdentifier } from "../../src/compliance/identifiers.js";
 import { bearer, createTenant, markContactsVerified, sql, startServer, type TestServer, type TestTenant } from "../support/app.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
+import { COUNTRY_SAMPLES as SAMPLE } from "../support/fixtures.js";
 
 // The generated cases are independent (a tenant each): run 8 at a time instead of vitest's 5.
 vi.setConfig({ maxConcurrency: 8 });
@@ -100,31 +101,6 @@ async function rowCounts(tenantId: string): Promise<{ customers: number; events:
   return row!;
 }
 
-/** A valid postal code and company-register number per country (postal null: none). The
- * per-country test below fails loudly for a country added to the table but not here. */
-const SAMPLE: Record<string, { postal: string | null; registration: string }> = {
-  US: { postal: "94105", registration: "C1234567" },
-  GB: { postal: "SW1A 1AA", registration: "00445790" },
-  DE: { postal: "10115", registration: "HRB 12345" },
-  FR: { postal: "75008", registration: "356000000" },
-  NL: { postal: "1012 JS", registration: "69599084" },
-  ES: { postal: "28013", registration: "Hoja M-123456" },
-  IT: { postal: "00184", registration: "MI-1234567" },
-  IE: { postal: "D02 X285", registration: "123456" },
-  CH: { postal: "8001", registration: "CHE-109.322.551" },
-  SE: { postal: "114 55", registration: "556012-5790" },
-  PL: { postal: "00-950", registration: "0000012345" },
-  AE: { postal: null, registration: "CN-1234567" },
-  SG: { postal: "238859", registration: "201912345K" },
-  NG: { postal: "100001", registration: "RC 123456" },
-  KE: { postal: "00100", registration: "PVT-AAA1BB2" },
-  ZA: { postal: "2001", registration: "2019/123456/07" },
-  IN: { postal: "110001", registration: "L17110MH1973PLC019786" },
-  BR: { postal: "01310-100", registration: "NIRE 35300012345" },
-  MX: { postal: "06600", registration: "N-2019012345" },
-  CA: { postal: "K1A 0B1", registration: "1234567-8" },
-  AU: { postal: "2000", registration: "000 000 019" },
-};
 
 const localPhone = (country: string) => getExampleNumber(country as CountryCode, examples)!.number;
 

@@ -15,7 +15,7 @@ import { rulesFor, type CountryRules } from "../../src/compliance/countries.js";
 import { IDENTIFIERS } from "../../src/compliance/identifiers.js";
 
 /** A valid postal code (null: the country has none) and company-register number per supported
- * country (the same samples as test/unit/requirements.test.ts). */
+ * country, shared by the fixtures and the compliance suites. */
 export const COUNTRY_SAMPLES: Readonly<Record<string, { postal: string | null; registration: string }>> = Object.freeze({
   US: { postal: "94105", registration: "C1234567" },
   GB: { postal: "SW1A 1AA", registration: "00445790" },

@@ -83,10 +83,3 @@ export function bindUnaryService<S extends DescService>(
   }
   router.service(service, impl as unknown as ServiceImpl<S>);
 }
-
-/** The principal of an authenticated call; a programming error if auth did not run. */
-export function tenantOf(call: Call): string {
-  const p = call.principal;
-  if (p?.kind !== "tenant") throw new Error(`${call.method.name}: no tenant principal on the call`);
-  return p.tenantId;
-}

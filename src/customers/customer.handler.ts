@@ -25,18 +25,13 @@ import { decodeCursor, encodeCursor, eventToProto, eventTypeName } from "../even
 import type { EventService } from "../events/event.service.js";
 import { idempotencyKey, protoCodec } from "../server/idempotency.js";
 import { decodePageToken, encodePageToken, pageSize } from "../server/paging.js";
-import type { Call, UnaryHandlers } from "../server/pipeline.js";
+import { tenantCall, type Call, type UnaryHandlers } from "../server/pipeline.js";
 import type { Customer, CustomerDetails } from "./customer.js";
 import { mergePaths, resolvePaths } from "./customer-mask.proto.js";
 import { customerToProto, draftFromProto, linkKindMap, reasonMap, statusMap, typeMap } from "./customer.proto.js";
 import type { CustomerFilter } from "./customer.repository.js";
-import type { Actor, CustomerService, DetailsDraft } from "./customer.service.js";
+import type { CustomerService, DetailsDraft } from "./customer.service.js";
 
-function principalOf(call: Call, requestId: string): { tenantId: string; actor: Actor } {
-  const p = call.principal;
-  if (p?.kind !== "tenant") throw new Error(`${call.method.name}: no tenant principal on the call`);
-  return { tenantId: p.tenantId, actor: { id: `api_key:${p.apiKeyId}`, requestId: requestId === "" ? null : requestId.toLowerCase() } };
-}
 
 /** Codecs for stored idempotent responses, one per response type. */
 const codecs = new Map<DescMessage, ReturnType<typeof protoCodec>>();
@@ -112,7 +107,7 @@ export function customerHandlers(
   /** Activate, Suspend and Close share their request shape (id, etag, reason, note, request_id). */
   function lifecycle<D extends DescMessage>(action: LifecycleAction, schema: D) {
     return (req: { id: string; etag: string; reason: PbStatusReason; note: string; requestId: string }, call: Call) => {
-      const { tenantId, actor } = principalOf(call, req.requestId);
+      const { tenantId, actor } = tenantCall(call, req.requestId);
       const reason = reasonMap.fromPb(req.reason) ?? null;
       return write(orm, customers, call, tenantId, req.requestId, schema, (em) =>
         customers.transition(em, tenantId, req.id, req.etag, { action, reason, note: req.note }, actor),
@@ -122,7 +117,7 @@ export function customerHandlers(
 
   return {
     async listCustomerEvents(req, call) {
-      const { tenantId } = principalOf(call, "");
+      const { tenantId } = tenantCall(call);
       const limit = pageSize(req.pageSize);
       const before = () => (req.pageToken === "" ? undefined : decodeCursor(req.pageToken, "page_token", tenantId));
       const rows = await events.history(tenantId, req.customerId, limit + 1, before);
@@ -132,7 +127,7 @@ export function customerHandlers(
     },
 
     async *watchCustomerEvents(req, call) {
-      const { tenantId } = principalOf(call, "");
+      const { tenantId } = tenantCall(call);
       const afterSeq = decodeCursor(req.afterCursor, "after_cursor", tenantId);
       const types = new Set(req.types.map(eventTypeName).filter((t): t is string => t !== undefined));
       const signal = AbortSignal.any([call.signal, streams.shutdown]);
@@ -152,26 +147,26 @@ export function customerHandlers(
     },
 
     async createCustomer(req, call) {
-      const { tenantId, actor } = principalOf(call, req.requestId);
+      const { tenantId, actor } = tenantCall(call, req.requestId);
       const draft = draftFromProto(req.customer!, undefined);
       return write(orm, customers, call, tenantId, req.requestId, CreateCustomerResponseSchema, (em) =>
         customers.create(em, tenantId, draft, actor), () => draft);
     },
 
     async getCustomer(req, call) {
-      const { tenantId } = principalOf(call, "");
+      const { tenantId } = tenantCall(call);
       return { customer: await toProto(customers, await customers.get(orm.em.fork(), tenantId, req.id)) };
     },
 
     async getCustomerRequirements(req, call) {
-      const { tenantId } = principalOf(call, "");
+      const { tenantId } = tenantCall(call);
       const customer = await customers.get(orm.em.fork(), tenantId, req.id);
       const r = await customers.requirements(customer);
       return { currentlyDue: r.currentlyDue, eventuallyDue: r.eventuallyDue };
     },
 
     async listCustomers(req, call) {
-      const { tenantId } = principalOf(call, "");
+      const { tenantId } = tenantCall(call);
       const filter: CustomerFilter = {
         ...(req.status ? { status: statusMap.fromPb(req.status) } : {}),
         ...(req.type ? { type: typeMap.fromPb(req.type) } : {}),
@@ -195,7 +190,7 @@ export function customerHandlers(
     },
 
     async updateCustomer(req, call) {
-      const { tenantId, actor } = principalOf(call, req.requestId);
+      const { tenantId, actor } = tenantCall(call, req.requestId);
       const request = req.customer;
       if (request === undefined) {
         throw invalidArgument([{ field: "customer", ruleId: "required", message: "value is required" }]);
@@ -229,14 +224,14 @@ export function customerHandlers(
     closeCustomer: lifecycle("close", CloseCustomerResponseSchema),
 
     async linkCustomer(req, call) {
-      const { tenantId, actor } = principalOf(call, req.requestId);
+      const { tenantId, actor } = tenantCall(call, req.requestId);
       const link = req.link!;
       return write(orm, customers, call, tenantId, req.requestId, LinkCustomerResponseSchema, (em) =>
         customers.link(em, tenantId, req.id, req.etag, linkKindMap.fromPb(link.kind)!, link.externalId, actor));
     },
 
     async unlinkCustomer(req, call) {
-      const { tenantId, actor } = principalOf(call, req.requestId);
+      const { tenantId, actor } = tenantCall(call, req.requestId);
       return write(orm, customers, call, tenantId, req.requestId, UnlinkCustomerResponseSchema, (em) =>
         customers.unlink(em, tenantId, req.id, req.etag, linkKindMap.fromPb(req.kind)!, req.externalId, actor));
     },

@@ -83,3 +83,13 @@ export function bindUnaryService<S extends DescService>(
   }
   router.service(service, impl as unknown as ServiceImpl<S>);
 }
+
+/**
+ * The tenant of an authenticated call and the actor for its audit trail ("api_key:<id>", the
+ * call's request_id). A programming error if the auth middleware did not run.
+ */
+export function tenantCall(call: Call, requestId = ""): { tenantId: string; actor: { id: string; requestId: string | null } } {
+  const p = call.principal;
+  if (p?.kind !== "tenant") throw new Error(`${call.method.name}: no tenant principal on the call`);
+  return { tenantId: p.tenantId, actor: { id: `api_key:${p.apiKeyId}`, requestId: requestId === "" ? null : requestId.toLowerCase() } };
+}

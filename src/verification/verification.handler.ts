@@ -11,15 +11,10 @@ import { toProto } from "../customers/customer.handler.js";
 import type { CustomerService } from "../customers/customer.service.js";
 import { runIdempotent } from "../db/idempotency.js";
 import { idempotencyKey, protoCodec } from "../server/idempotency.js";
-import type { Call, UnaryHandlers } from "../server/pipeline.js";
+import { tenantCall, type Call, type UnaryHandlers } from "../server/pipeline.js";
 import type { Channel } from "./policy.js";
 import type { StartResult, VerificationService } from "./verification.service.js";
 
-function tenantAndActor(call: Call) {
-  const p = call.principal;
-  if (p?.kind !== "tenant") throw new Error(`${call.method.name}: no tenant principal on the call`);
-  return { tenantId: p.tenantId, actor: { id: `api_key:${p.apiKeyId}`, requestId: null } };
-}
 
 const toResponse = (r: StartResult) => ({
   expireTime: timestampFromDate(r.expireTime),
@@ -36,7 +31,7 @@ export function verificationHandlers(
   function starter<D extends DescMessage>(schema: D, channel: Channel) {
     const codec = protoCodec(schema);
     return async (call: Call, customerId: string, requestId: string): Promise<MessageShape<D>> => {
-      const { tenantId } = tenantAndActor(call);
+      const { tenantId } = tenantCall(call);
       return runIdempotent(orm.em.fork(), idempotencyKey(call, tenantId, requestId), codec, async (em) =>
         create(schema, toResponse(await verification.start(em, tenantId, customerId, channel)) as never),
       );
@@ -45,7 +40,7 @@ export function verificationHandlers(
   const startEmail = starter(StartEmailVerificationResponseSchema, "email");
   const startPhone = starter(StartPhoneVerificationResponseSchema, "phone");
   const verify = async (call: Call, customerId: string, code: string, channel: Channel) => {
-    const { tenantId, actor } = tenantAndActor(call);
+    const { tenantId, actor } = tenantCall(call);
     return orm.em.fork().transactional(async (em) => {
       const customer = await verification.verify(em, tenantId, customerId, channel, code, actor);
       return { customer: await toProto(customers, customer, em) };

@@ -10,16 +10,13 @@
 // fresh customer per required path is created without that path. Every test makes its own
 // tenant; the cases run concurrently (at most 8 at a time, see vi.setConfig below).
 import { randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import protobuf from "protobufjs";
 import { getExampleNumber, type CountryCode } from "libphonenumber-js/max";
 import examples from "libphonenumber-js/mobile/examples";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { COUNTRY_RULES, SUPPORTED_COUNTRIES } from "../../src/compliance/countries.js";
 import { IDENTIFIERS, validateIdentifier } from "../../src/compliance/identifiers.js";
 import { bearer, createTenant, markContactsVerified, sql, startServer, type TestServer, type TestTenant } from "../support/app.js";
-import { details, grpc, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
+import { details, grpc, grpcClients, metadata, unary, unaryError, preconditionFailures } from "../support/grpc.js";
 import { COUNTRY_SAMPLES as SAMPLE } from "../support/fixtures.js";
 
 // The generated cases are independent (a tenant each): run 8 at a time instead of vitest's 5.
@@ -42,33 +39,6 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-const require = createRequire(import.meta.url);
-const googleProtos = dirname(require.resolve("google-proto-files/package.json"));
-const rpcRoot = protobuf.loadSync(["google/rpc/status.proto", "google/rpc/error_details.proto"].map((f) => join(googleProtos, f)));
-
-interface Precondition {
-  type: string;
-  subject: string;
-  description: string;
-}
-
-/** The google.rpc.PreconditionFailure violations of an error (decoded from the status trailer). */
-function preconditionFailures(err: grpc.ServiceError): Precondition[] {
-  const bin = err.metadata?.get("grpc-status-details-bin")[0];
-  if (!bin) return [];
-  const Status = rpcRoot.lookupType("google.rpc.Status");
-  const PreconditionFailure = rpcRoot.lookupType("google.rpc.PreconditionFailure");
-  const status = Status.toObject(Status.decode(bin as Buffer), { defaults: true }) as { details: any[] };
-  const out: Precondition[] = [];
-  for (const any of status.details) {
-    if (String(any.type_url ?? any.typeUrl).endsWith("/google.rpc.PreconditionFailure")) {
-      const pf = PreconditionFailure.toObject(PreconditionFailure.decode(any.value), { defaults: true }) as any;
-      out.push(...pf.violations);
-    }
-  }
-  return out;
-}
 
 function expectError(err: grpc.ServiceError, code: number, reason: string): void {
   const info = details(err).errorInfo;

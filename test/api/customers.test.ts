@@ -2,9 +2,6 @@
 // both an individual and a business with three representatives; business with ownership summing
 // to 101 % → INVALID_ARGUMENT"), over the grpc-js client built from proto/.
 import { randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   bearer,
@@ -16,7 +13,7 @@ import {
   type TestTenant,
 } from "../support/app.js";
 import { completeIndividual, validIdentifier } from "../support/fixtures.js";
-import { details, grpc, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
+import { details, grpc, grpcClients, metadata, unary, unaryError, preconditionFailures } from "../support/grpc.js";
 
 const DOMAIN = "customerms.finhub";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -35,27 +32,6 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-const require = createRequire(import.meta.url);
-const googleProtos = dirname(require.resolve("google-proto-files/package.json"));
-const rpcRoot = protobuf.loadSync(["google/rpc/status.proto", "google/rpc/error_details.proto"].map((f) => join(googleProtos, f)));
-
-/** The google.rpc.PreconditionFailure violations of an error (decoded from the status trailer). */
-function preconditionFailures(err: grpc.ServiceError): Array<{ type: string; subject: string; description: string }> {
-  const bin = err.metadata?.get("grpc-status-details-bin")[0];
-  if (!bin) return [];
-  const Status = rpcRoot.lookupType("google.rpc.Status");
-  const PreconditionFailure = rpcRoot.lookupType("google.rpc.PreconditionFailure");
-  const status = Status.toObject(Status.decode(bin as Buffer), { defaults: true }) as { details: any[] };
-  const out: Array<{ type: string; subject: string; description: string }> = [];
-  for (const any of status.details) {
-    if (String(any.type_url ?? any.typeUrl).endsWith("/google.rpc.PreconditionFailure")) {
-      const pf = PreconditionFailure.toObject(PreconditionFailure.decode(any.value), { defaults: true }) as any;
-      out.push(...pf.violations);
-    }
-  }
-  return out;
-}
 
 function expectError(err: grpc.ServiceError, code: number, reason: string): void {
   const info = details(err).errorInfo;

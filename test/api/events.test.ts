@@ -5,9 +5,6 @@
 // through ListCustomerEvents (grpc-js client built from proto/) and straight from the table.
 // Codes are read from an in-process SMTP server (email) and webhook receiver (phone).
 import { randomBytes, randomUUID } from "node:crypto";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, createTenant, markContactsVerified, sql, startServer, type TestServer, type TestTenant } from "../support/app.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError, type GrpcClient } from "../support/grpc.js";
@@ -22,18 +19,6 @@ let webhook: WebhookReceiver;
 let c: ReturnType<typeof grpcClients>;
 let v: GrpcClient;
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const verificationPackage = grpc.loadPackageDefinition(
-  protoLoader.loadSync("finhub/customer/v1/verification_service.proto", {
-    includeDirs: [join(root, "proto"), join(root, "proto/vendor")],
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  }),
-) as any;
-
 beforeAll(async () => {
   smtp = await startSmtpReceiver();
   webhook = await startWebhookReceiver("/hook");
@@ -45,11 +30,10 @@ beforeAll(async () => {
     CUSTOMERMS_WEBHOOK_SECRET: WEBHOOK_SECRET,
   });
   c = grpcClients(server.port);
-  v = new verificationPackage.finhub.customer.v1.VerificationService(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+  v = c.verification;
 });
 
 afterAll(async () => {
-  v?.close();
   c?.close();
   await server?.close();
   await smtp?.close();

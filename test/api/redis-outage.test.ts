@@ -6,9 +6,6 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { signWebhook } from "../../src/verification/webhook.notifier.js";
 import { bearer, createTenant, startServer, type TestServer, type TestTenant } from "../support/app.js";
@@ -21,22 +18,6 @@ const DOMAIN = "customerms.finhub";
 const WEBHOOK_SECRET = "x".repeat(40);
 /** The longest any verification call may take while Redis is down. */
 const PROMPT_MS = 5_000;
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
-
-/** A grpc-js client of VerificationService, built from proto/ like test/support/grpc.ts. */
-function verificationClient(port: number): GrpcClient {
-  const definition = protoLoader.loadSync(["finhub/customer/v1/verification_service.proto"], {
-    includeDirs: [join(root, "proto"), join(root, "proto/vendor")],
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const loaded = grpc.loadPackageDefinition(definition) as any;
-  return new loaded.finhub.customer.v1.VerificationService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-}
 
 interface WebhookBody {
   tenant_id: string;
@@ -131,13 +112,12 @@ describe("Redis outage: verification fails closed, customers keep working, recov
     });
     expect(server.app.codeStore).toBe("redis");
     clients = grpcClients(server.port);
-    verification = verificationClient(server.port);
+    verification = clients.verification;
     tenant = await createTenant(server);
     md = metadata(bearer(tenant.apiKey));
   });
 
   afterAll(async () => {
-    verification?.close();
     clients?.close();
     await server?.close();
     await redis?.stop("SIGTERM");

@@ -5,14 +5,11 @@
 // field mask, etag and validation). Tenants are created and changed with the admin token over
 // grpc-js; customers with the tenant's API key. Every test makes its own tenant.
 import { randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import protobuf from "protobufjs";
 import { getExampleNumber, type CountryCode } from "libphonenumber-js/max";
 import examples from "libphonenumber-js/mobile/examples";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { bearer, markContactsVerified as markVerified, sql, startServer, type TestServer } from "../support/app.js";
-import { details, grpc, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
+import { details, grpc, grpcClients, metadata, unary, unaryError, preconditionFailures } from "../support/grpc.js";
 
 const DOMAIN = "customerms.finhub";
 const BOTH = ["CHANNEL_B2C", "CHANNEL_B2B"];
@@ -31,26 +28,6 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-const require = createRequire(import.meta.url);
-const googleProtos = dirname(require.resolve("google-proto-files/package.json"));
-const rpcRoot = protobuf.loadSync(["google/rpc/status.proto", "google/rpc/error_details.proto"].map((f) => join(googleProtos, f)));
-
-function preconditionFailures(err: grpc.ServiceError): Array<{ type: string; subject: string; description: string }> {
-  const bin = err.metadata?.get("grpc-status-details-bin")[0];
-  if (!bin) return [];
-  const Status = rpcRoot.lookupType("google.rpc.Status");
-  const PreconditionFailure = rpcRoot.lookupType("google.rpc.PreconditionFailure");
-  const status = Status.toObject(Status.decode(bin as Buffer), { defaults: true }) as { details: any[] };
-  const out: Array<{ type: string; subject: string; description: string }> = [];
-  for (const any of status.details) {
-    if (String(any.type_url ?? any.typeUrl).endsWith("/google.rpc.PreconditionFailure")) {
-      const pf = PreconditionFailure.toObject(PreconditionFailure.decode(any.value), { defaults: true }) as any;
-      out.push(...pf.violations);
-    }
-  }
-  return out;
-}
 
 function expectError(err: grpc.ServiceError, code: number, reason: string): ReturnType<typeof details> {
   const d = details(err);

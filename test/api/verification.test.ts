@@ -7,12 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer } from "node:net";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import * as protoLoader from "@grpc/proto-loader";
 import { Redis } from "ioredis";
-import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { bearer, sql, startServer, type TestServer } from "../support/app.js";
 import { completeIndividual } from "../support/fixtures.js";
@@ -96,18 +91,6 @@ let redis: Redis;
 let c: ReturnType<typeof grpcClients>;
 let v: GrpcClient;
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const verificationPackage = grpc.loadPackageDefinition(
-  protoLoader.loadSync("finhub/customer/v1/verification_service.proto", {
-    includeDirs: [join(root, "proto"), join(root, "proto/vendor")],
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  }),
-) as any;
-
 beforeAll(async () => {
   const redisUrl = await redisForRun();
   smtp = await startSmtpReceiver();
@@ -128,11 +111,10 @@ beforeAll(async () => {
   expect(server.app.codeStore).toBe("redis");
   redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   c = grpcClients(server.port);
-  v = new verificationPackage.finhub.customer.v1.VerificationService(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+  v = c.verification;
 });
 
 afterAll(async () => {
-  v?.close();
   c?.close();
   await server?.close();
   redis?.disconnect();
@@ -158,25 +140,8 @@ function allSentCodes(): string[] {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const require = createRequire(import.meta.url);
-const googleProtos = dirname(require.resolve("google-proto-files/package.json"));
-const rpcRoot = protobuf.loadSync(["google/rpc/status.proto", "google/rpc/error_details.proto"].map((f) => join(googleProtos, f)));
-
 /** The google.rpc.RetryInfo delay of an error in ms, or undefined when it has none. */
-function retryDelayMs(err: grpc.ServiceError): number | undefined {
-  const bin = err.metadata?.get("grpc-status-details-bin")[0];
-  if (!bin) return undefined;
-  const Status = rpcRoot.lookupType("google.rpc.Status");
-  const RetryInfo = rpcRoot.lookupType("google.rpc.RetryInfo");
-  const status = Status.toObject(Status.decode(bin as Buffer), { defaults: true }) as { details: any[] };
-  for (const any of status.details) {
-    if (String(any.type_url ?? any.typeUrl).endsWith("/google.rpc.RetryInfo")) {
-      const r = RetryInfo.toObject(RetryInfo.decode(any.value), { defaults: true, longs: String }) as any;
-      return Number(r.retryDelay?.seconds ?? 0) * 1000 + Math.floor(Number(r.retryDelay?.nanos ?? 0) / 1e6);
-    }
-  }
-  return undefined;
-}
+const retryDelayMs = (err: grpc.ServiceError): number | undefined => details(err).retryDelayMs;
 
 function expectError(err: grpc.ServiceError, code: number, reason: string, metadata?: Record<string, string>): void {
   const info = details(err).errorInfo;

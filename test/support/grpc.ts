@@ -13,7 +13,12 @@ const require = createRequire(import.meta.url);
 const googleProtos = dirname(require.resolve("google-proto-files/package.json"));
 
 const definition = protoLoader.loadSync(
-  ["finhub/customer/v1/customer_service.proto", "finhub/tenant/v1/tenant_service.proto", "grpc/health/v1/health.proto"],
+  [
+    "finhub/customer/v1/customer_service.proto",
+    "finhub/customer/v1/verification_service.proto",
+    "finhub/tenant/v1/tenant_service.proto",
+    "grpc/health/v1/health.proto",
+  ],
   {
     includeDirs: [join(root, "proto"), join(root, "proto/vendor")],
     keepCase: false,
@@ -32,10 +37,12 @@ export function grpcClients(port: number) {
   const creds = grpc.credentials.createInsecure();
   return {
     customers: new loaded.finhub.customer.v1.CustomerService(address, creds) as GrpcClient,
+    verification: new loaded.finhub.customer.v1.VerificationService(address, creds) as GrpcClient,
     tenants: new loaded.finhub.tenant.v1.TenantService(address, creds) as GrpcClient,
     health: new loaded.grpc.health.v1.Health(address, creds) as GrpcClient,
     close() {
       this.customers.close();
+      this.verification.close();
       this.tenants.close();
       this.health.close();
     },
@@ -84,6 +91,10 @@ const violationsRoot = protobuf.loadSync(join(root, "proto/vendor/buf/validate/v
 
 export interface DecodedDetails {
   errorInfo?: { reason: string; domain: string; metadata: Record<string, string> };
+  /** google.rpc.RetryInfo delay in milliseconds, when the error has one. */
+  retryDelayMs?: number;
+  /** google.rpc.PreconditionFailure violations (e.g. what ActivateCustomer still needs). */
+  preconditions: Array<{ type: string; subject: string; description: string }>;
   /** Field paths as dotted names, e.g. "customer.email". */
   violations: Array<{ field: string; ruleId: string; message: string }>;
   types: string[];
@@ -92,7 +103,7 @@ export interface DecodedDetails {
 /** Decodes google.rpc.Status details from a grpc-js error's trailers. */
 export function details(err: grpc.ServiceError): DecodedDetails {
   const bin = err.metadata?.get("grpc-status-details-bin")[0];
-  const out: DecodedDetails = { violations: [], types: [] };
+  const out: DecodedDetails = { violations: [], preconditions: [], types: [] };
   if (!bin) return out;
   const Status = statusRoot.lookupType("google.rpc.Status");
   const status = Status.toObject(Status.decode(bin as Buffer), { defaults: true }) as any;
@@ -102,6 +113,13 @@ export function details(err: grpc.ServiceError): DecodedDetails {
     if (typeName === "google.rpc.ErrorInfo") {
       const T = statusRoot.lookupType("google.rpc.ErrorInfo");
       out.errorInfo = T.toObject(T.decode(any.value), { defaults: true }) as any;
+    } else if (typeName === "google.rpc.RetryInfo") {
+      const T = statusRoot.lookupType("google.rpc.RetryInfo");
+      const r = T.toObject(T.decode(any.value), { defaults: true, longs: String }) as any;
+      out.retryDelayMs = Number(r.retryDelay?.seconds ?? 0) * 1000 + Math.floor(Number(r.retryDelay?.nanos ?? 0) / 1e6);
+    } else if (typeName === "google.rpc.PreconditionFailure") {
+      const T = statusRoot.lookupType("google.rpc.PreconditionFailure");
+      out.preconditions.push(...((T.toObject(T.decode(any.value), { defaults: true }) as any).violations ?? []));
     } else if (typeName === "buf.validate.Violations") {
       const T = violationsRoot.lookupType("buf.validate.Violations");
       // oneofs: true tells an index subscript (e.subscript === "index") from an absent one.
@@ -119,6 +137,11 @@ export function details(err: grpc.ServiceError): DecodedDetails {
     }
   }
   return out;
+}
+
+/** The PreconditionFailure violations of a grpc-js error (empty when there are none). */
+export function preconditionFailures(err: grpc.ServiceError): DecodedDetails["preconditions"] {
+  return details(err).preconditions;
 }
 
 export { grpc };

@@ -240,6 +240,14 @@ const PAN_HOLDER_STATUS = "ABCFGHJLPT"; // 4th PAN character: P person, C compan
 // ---------------------------------------------------------------------------------------------
 // The kinds
 
+/** The Dutch "11-proef" shared by BSN and RSIN: 9·d1 + 8·d2 + … + 2·d8 − d9 ≡ 0 (mod 11). */
+const dutchElevenProof = rules(
+  /^\d{9}$/,
+  "must be 9 digits",
+  (n) => (n === "000000000" ? "must not be all zeros" : null),
+  (n) => (weightedSum(n, [9, 8, 7, 6, 5, 4, 3, 2, -1]) % 11 === 0 ? null : "fails the 11-proof (check digit is wrong)"),
+);
+
 const LIST: IdentifierKind[] = [
   // ---- United States -------------------------------------------------------------------------
   kind({
@@ -454,12 +462,7 @@ const LIST: IdentifierKind[] = [
       const c = compact(v);
       return /^\d{8}$/.test(c) ? `0${c}` : c;
     },
-    check: rules(
-      /^\d{9}$/,
-      "must be 9 digits",
-      (n) => (n === "000000000" ? "must not be all zeros" : null),
-      (n) => ((weightedSum(n, [9, 8, 7, 6, 5, 4, 3, 2, -1]) % 11) === 0 ? null : "fails the 11-proof (check digit is wrong)"),
-    ),
+    check: dutchElevenProof,
   }),
   kind({
     type: "NL_RSIN",
@@ -469,12 +472,7 @@ const LIST: IdentifierKind[] = [
     // Same 11-proof as the BSN (Handelsregisterwet 2007 art. 12).
     source: "https://wetten.overheid.nl/BWBR0021777 ; https://www.kvk.nl/",
     example: "123456782",
-    check: rules(
-      /^\d{9}$/,
-      "must be 9 digits",
-      (n) => (n === "000000000" ? "must not be all zeros" : null),
-      (n) => ((weightedSum(n, [9, 8, 7, 6, 5, 4, 3, 2, -1]) % 11) === 0 ? null : "fails the 11-proof (check digit is wrong)"),
-    ),
+    check: dutchElevenProof,
   }),
   kind({
     type: "NL_KVK",

@@ -7,8 +7,8 @@ import { CustomerService } from "./customers/customer.service.js";
 import { openDatabase, type Database } from "./db/database.js";
 import { randomBytes } from "node:crypto";
 import { resolveDevSecret } from "./db/dev-secret.js";
-import { createFieldCipher, parseMasterKey } from "./db/field-cipher.js";
-import { migrateUp } from "./db/orm.js";
+import { createKeyring, DataKeys, parseMasterKey } from "./db/envelope.js";
+import { AuthFailures } from "./server/auth-failures.js";
 import { EventRepository } from "./events/event.repository.js";
 import { EventListener } from "./events/event.listener.js";
 import { EventService } from "./events/event.service.js";
@@ -46,25 +46,26 @@ export interface BuildOptions {
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const ormLogger = logger.child({ component: "database" });
-  const database = await openDatabase(config, {
-    debug: (message) => ormLogger.debug(message),
-    warn: (message) => ormLogger.warn(message),
-  });
+  const database = await openDatabase(
+    config,
+    { debug: (message) => ormLogger.debug(message), warn: (message) => ormLogger.warn(message) },
+    { migrate: config.migrateOnStart },
+  );
   try {
-    if (config.migrateOnStart) {
-      const applied = await migrateUp(database.orm);
-      if (applied.length > 0) logger.info({ migrations: applied }, "migrations applied");
+    if (database.migrationsApplied.length > 0) logger.info({ migrations: database.migrationsApplied }, "migrations applied");
+    if (database.role.via === "set-role") {
+      logger.warn(
+        { role: database.role.name },
+        "DATABASE_URL's role bypasses row-level security: every connection drops to customerms_app with SET ROLE (development only; production refuses such a role)",
+      );
     }
+    const { scopes } = database;
     const adminToken = await resolveAdminToken(config.adminToken, config.dataDir);
-    const tenants = new TenantService(database.orm, new TenantRepository());
+    const tenants = new TenantService(scopes, new TenantRepository(), undefined, (message, err) => logger.warn({ err: err.message }, message));
     const masterKey = await resolveDevSecret(config.masterKey, config.dataDir, "master-key", () => randomBase64(32));
-    const customerRepo = new CustomerRepository();
-    const customers = new CustomerService(
-      customerRepo,
-      new EventRepository(),
-      createFieldCipher(parseMasterKey(masterKey.value)),
-      tenants,
-    );
+    const keys = new DataKeys(createKeyring(parseMasterKey(masterKey.value), config.previousMasterKeys.map(parseMasterKey)));
+    const customerRepo = new CustomerRepository(keys);
+    const customers = new CustomerService(customerRepo, new EventRepository(), keys, tenants);
     const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
     if (redis) await redis.connect().catch(() => undefined); // unreachable: verification fails closed, retried
     const secret = await resolveDevSecret(config.secret, config.dataDir, "secret", () => randomBase64(32));
@@ -80,7 +81,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const events = new EventRepository();
     const listener = new EventListener(database.url, logger);
     await listener.start();
-    const eventService = new EventService(database.orm, events, listener, async (em, tenantId, id) =>
+    const eventService = new EventService(scopes, events, listener, async (em, tenantId, id) =>
       (await customerRepo.findById(em, tenantId, id)) !== null,
     );
     const cors = new CorsOrigins(config.corsOrigins, () => tenants.allCorsOrigins(), 5_000, (err) =>
@@ -95,7 +96,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       createHandler({
         config,
         logger,
-        orm: database.orm,
+        data: { scopes, keys },
+        authFailures: new AuthFailures(config.authFailuresPerMinute, redis),
         adminToken: adminToken.value,
         tenants,
         customers,

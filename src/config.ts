@@ -24,6 +24,10 @@ const schema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
     .optional(),
+  DATABASE_MIGRATION_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional(),
   DATABASE_POOL_MAX: int(1, 200).default(10),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").optional(),
   CUSTOMERMS_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
@@ -39,6 +43,11 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9+/]{43}=$/, "must be 32 random bytes, base64-encoded (openssl rand -base64 32)")
     .optional(),
+  CUSTOMERMS_MASTER_KEY_PREVIOUS: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=(,[A-Za-z0-9+/]{43}=)*$/, "must be a comma-separated list of earlier master keys (32 bytes each, base64)")
+    .optional(),
+  CUSTOMERMS_AUTH_FAILURES_PER_MINUTE: int(1, 100_000).default(30),
   CUSTOMERMS_CORS_ORIGINS: z.string().default(""),
   CUSTOMERMS_MIGRATE_ON_START: bool.default(true),
   CUSTOMERMS_MAX_DEADLINE_MS: int(100, 600_000).default(30_000),
@@ -54,6 +63,9 @@ export interface Config {
   readonly host: string;
   /** Unset: run on the embedded PGlite in dataDir (one process only). */
   readonly databaseUrl: string | undefined;
+  /** The schema owner's connection, for migrations only (`npm run migrate`, and on start when
+   * migrateOnStart); defaults to databaseUrl. The service itself never uses it. */
+  readonly databaseMigrationUrl: string | undefined;
   readonly databasePoolMax: number;
   /** Unset: verification codes and rate limits live in memory (one process only). */
   readonly redisUrl: string | undefined;
@@ -73,6 +85,10 @@ export interface Config {
   /** Base64 of the 32-byte key that encrypts personal data fields. Unset outside production:
    * generated and kept in dataDir. Losing it makes those fields unreadable. */
   readonly masterKey: string | undefined;
+  /** Earlier master keys, still accepted to unwrap data keys until `npm run rotate-master-key`. */
+  readonly previousMasterKeys: readonly string[];
+  /** Failed authentications per client address per minute before it is refused for a while. */
+  readonly authFailuresPerMinute: number;
   readonly corsOrigins: readonly string[];
   readonly migrateOnStart: boolean;
   readonly maxDeadlineMs: number;
@@ -116,6 +132,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   const prod = c.NODE_ENV === "production";
+  if (c.DATABASE_MIGRATION_URL && !c.DATABASE_URL) {
+    throw new ConfigError("invalid configuration: DATABASE_MIGRATION_URL requires DATABASE_URL (the service's own, non-owner connection)");
+  }
   const email = c.CUSTOMERMS_NOTIFIER ?? "log";
   const phone = c.CUSTOMERMS_PHONE_NOTIFIER ?? (email === "smtp" ? (prod ? undefined : "log") : email);
   if (phone === undefined) {
@@ -145,6 +164,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: c.PORT,
     host: c.HOST ?? (c.NODE_ENV === "production" ? "0.0.0.0" : "127.0.0.1"),
     databaseUrl: c.DATABASE_URL,
+    databaseMigrationUrl: c.DATABASE_MIGRATION_URL ?? c.DATABASE_URL,
     databasePoolMax: c.DATABASE_POOL_MAX,
     redisUrl: c.REDIS_URL,
     secret: c.CUSTOMERMS_SECRET,
@@ -159,6 +179,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: c.CUSTOMERMS_DATA_DIR,
     adminToken: c.CUSTOMERMS_ADMIN_TOKEN,
     masterKey: c.CUSTOMERMS_MASTER_KEY,
+    previousMasterKeys: Object.freeze(c.CUSTOMERMS_MASTER_KEY_PREVIOUS?.split(",") ?? []),
+    authFailuresPerMinute: c.CUSTOMERMS_AUTH_FAILURES_PER_MINUTE,
     corsOrigins: Object.freeze(origins),
     migrateOnStart: c.CUSTOMERMS_MIGRATE_ON_START,
     maxDeadlineMs: c.CUSTOMERMS_MAX_DEADLINE_MS,

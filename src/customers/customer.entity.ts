@@ -22,6 +22,10 @@ export interface CustomerRow {
   countryCode: string;
   address: Record<string, unknown> | null;
   externalId: string | null;
+  /** Keyed blind index (HMAC) of the government identifier, for exact-match lookups. */
+  identifierIndex: string | null;
+  /** When personal data was erased; null while it is held. */
+  eraseTime: Date | null;
   metadata: Record<string, string>;
   links: Array<Record<string, unknown>>;
   statusReason: string | null;
@@ -55,6 +59,8 @@ export const CustomerEntity = new EntitySchema<CustomerRow>({
     countryCode: { type: "character", length: 2 },
     address: { type: "json", nullable: true },
     externalId: { type: "text", nullable: true },
+    identifierIndex: { type: "text", nullable: true },
+    eraseTime: { type: "Date", columnType: "timestamptz(6)", nullable: true },
     metadata: { type: "json", defaultRaw: "'{}'::jsonb" },
     links: { type: "json", defaultRaw: "'[]'::jsonb" },
     statusReason: { type: "text", nullable: true },
@@ -70,6 +76,7 @@ export const CustomerEntity = new EntitySchema<CustomerRow>({
     { name: "customers_tenant_id_email_idx", properties: ["tenantId", "email"] },
     { name: "customers_tenant_id_phone_number_idx", properties: ["tenantId", "phoneNumber"] },
     { name: "customers_tenant_id_external_id_idx", properties: ["tenantId", "externalId"] },
+    { name: "customers_tenant_id_identifier_index_idx", properties: ["tenantId", "identifierIndex"] },
   ],
   uniques: [
     liveUnique("customers_live_email_key", "email"),

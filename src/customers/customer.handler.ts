@@ -6,13 +6,14 @@ import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createValidator } from "@bufbuild/protovalidate";
 import { pathToString } from "@bufbuild/protobuf/reflect";
-import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
+import type { EntityManager } from "@mikro-orm/postgresql";
 import { CustomerSchema, type Customer as PbCustomer, type StatusReason as PbStatusReason } from "../../gen/finhub/customer/v1/customer_pb.js";
 import type { LifecycleAction } from "./lifecycle.js";
 import {
   ActivateCustomerResponseSchema,
   CloseCustomerResponseSchema,
   CreateCustomerResponseSchema,
+  EraseCustomerResponseSchema,
   LinkCustomerResponseSchema,
   SuspendCustomerResponseSchema,
   UnlinkCustomerResponseSchema,
@@ -20,6 +21,8 @@ import {
   type CustomerService as CustomerServiceDesc,
 } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import { runIdempotent } from "../db/idempotency.js";
+import type { DataKeys } from "../db/envelope.js";
+import type { Scopes } from "../db/scope.js";
 import { AppError, invalidArgument } from "../errors.js";
 import { decodeCursor, encodeCursor, eventToProto, eventTypeName } from "../events/event.proto.js";
 import type { EventService } from "../events/event.service.js";
@@ -41,9 +44,16 @@ function codecFor<D extends DescMessage>(schema: D) {
   return c as unknown as ReturnType<typeof protoCodec<D>>;
 }
 
-/** A write that returns `{ customer }`: idempotent, one transaction, conflicts explained. */
+/** What the handlers need of the database: tenant transactions and the tenants' data keys. */
+export interface CustomerData {
+  readonly scopes: Scopes;
+  readonly keys: DataKeys;
+}
+
+/** A write that returns `{ customer }`: idempotent, one tenant transaction, conflicts explained.
+ * The stored response is sealed with the tenant's key and tied to the customer (erasure). */
 async function write<D extends DescMessage>(
-  orm: MikroORM,
+  data: CustomerData,
   customers: CustomerService,
   call: Call,
   tenantId: string,
@@ -53,14 +63,24 @@ async function write<D extends DescMessage>(
   wanted?: () => Pick<CustomerDetails, "email" | "phoneNumber" | "externalId">,
 ): Promise<MessageShape<D>> {
   const key = idempotencyKey(call, tenantId, requestId);
+  const transact = data.scopes.tenant(tenantId);
   try {
-    return await runIdempotent(orm.em.fork(), key, codecFor(schema), async (em) => {
-      const c = await work(em);
-      return create(schema, { customer: await toProto(customers, c, em) } as never);
-    });
+    return await runIdempotent(
+      transact,
+      key,
+      codecFor(schema),
+      async (em) => {
+        const c = await work(em);
+        return create(schema, { customer: await toProto(customers, c, em) } as never);
+      },
+      {
+        resourceOf: (r) => (r as { customer?: PbCustomer }).customer?.id,
+        protect: (em) => data.keys.forTenant(em, tenantId),
+      },
+    );
   } catch (err) {
     if (wanted === undefined) throw err;
-    return customers.explainConflict(err, orm.em.fork(), tenantId, wanted());
+    return customers.explainConflict(err, transact, tenantId, wanted());
   }
 }
 
@@ -99,18 +119,18 @@ export interface StreamSettings {
 }
 
 export function customerHandlers(
-  orm: MikroORM,
+  data: CustomerData,
   customers: CustomerService,
   events: EventService,
   streams: StreamSettings,
 ): UnaryHandlers<typeof CustomerServiceDesc> {
   /** Activate, Suspend and Close share their request shape (id, etag, reason, note, request_id). */
   function lifecycle<D extends DescMessage>(action: LifecycleAction, schema: D) {
-    return (req: { id: string; etag: string; reason: PbStatusReason; note: string; requestId: string }, call: Call) => {
+    return (req: { id: string; etag: string; reason: PbStatusReason; note: string; requestId: string; erasePersonalData?: boolean }, call: Call) => {
       const { tenantId, actor } = tenantCall(call, req.requestId);
       const reason = reasonMap.fromPb(req.reason) ?? null;
-      return write(orm, customers, call, tenantId, req.requestId, schema, (em) =>
-        customers.transition(em, tenantId, req.id, req.etag, { action, reason, note: req.note }, actor),
+      return write(data, customers, call, tenantId, req.requestId, schema, (em) =>
+        customers.transition(em, tenantId, req.id, req.etag, { action, reason, note: req.note }, actor, req.erasePersonalData === true),
       );
     };
   }
@@ -149,20 +169,21 @@ export function customerHandlers(
     async createCustomer(req, call) {
       const { tenantId, actor } = tenantCall(call, req.requestId);
       const draft = draftFromProto(req.customer!, undefined);
-      return write(orm, customers, call, tenantId, req.requestId, CreateCustomerResponseSchema, (em) =>
+      return write(data, customers, call, tenantId, req.requestId, CreateCustomerResponseSchema, (em) =>
         customers.create(em, tenantId, draft, actor), () => draft);
     },
 
     async getCustomer(req, call) {
       const { tenantId } = tenantCall(call);
-      return { customer: await toProto(customers, await customers.get(orm.em.fork(), tenantId, req.id)) };
+      return data.scopes.tenant(tenantId)(async (em) => ({ customer: await toProto(customers, await customers.get(em, tenantId, req.id), em) }));
     },
 
     async getCustomerRequirements(req, call) {
       const { tenantId } = tenantCall(call);
-      const customer = await customers.get(orm.em.fork(), tenantId, req.id);
-      const r = await customers.requirements(customer);
-      return { currentlyDue: r.currentlyDue, eventuallyDue: r.eventuallyDue };
+      return data.scopes.tenant(tenantId)(async (em) => {
+        const r = await customers.requirements(await customers.get(em, tenantId, req.id), em);
+        return { currentlyDue: r.currentlyDue, eventuallyDue: r.eventuallyDue };
+      });
     },
 
     async listCustomers(req, call) {
@@ -176,17 +197,25 @@ export function customerHandlers(
         ...(req.createdAfter ? { createdAfter: timestampDate(req.createdAfter) } : {}),
         ...(req.createdBefore ? { createdBefore: timestampDate(req.createdBefore) } : {}),
       };
-      const scope = filterFingerprint(tenantId, filter);
-      const cursor = decodePageToken(req.pageToken, "page_token", scope);
       const limit = pageSize(req.pageSize);
-      const after = cursor ? { createTime: new Date(cursor.t), id: cursor.i } : undefined;
-      const rows = await customers.list(orm.em.fork(), tenantId, filter, limit + 1, after);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        customers: await Promise.all(page.map((c) => toProto(customers, c))),
-        nextPageToken: rows.length > limit && last ? encodePageToken({ t: last.createTime.toISOString(), i: last.id }, scope) : "",
-      };
+      return data.scopes.tenant(tenantId)(async (em) => {
+        // The identifier filter is known by its blind index only (also in the page token's scope).
+        const full = req.identifier
+          ? { ...filter, identifierIndex: await customers.identifierIndex(em, tenantId, req.identifier.type, req.identifier.value) }
+          : filter;
+        const scope = filterFingerprint(tenantId, full);
+        const cursor = decodePageToken(req.pageToken, "page_token", scope);
+        const after = cursor ? { createTime: new Date(cursor.t), id: cursor.i } : undefined;
+        const rows = await customers.list(em, tenantId, full, limit + 1, after);
+        const page = rows.slice(0, limit);
+        const last = page.at(-1);
+        const out: PbCustomer[] = [];
+        for (const c of page) out.push(await toProto(customers, c, em)); // one connection: in order
+        return {
+          customers: out,
+          nextPageToken: rows.length > limit && last ? encodePageToken({ t: last.createTime.toISOString(), i: last.id }, scope) : "",
+        };
+      });
     },
 
     async updateCustomer(req, call) {
@@ -202,7 +231,7 @@ export function customerHandlers(
       }
       let draft: DetailsDraft | undefined;
       return write(
-        orm,
+        data,
         customers,
         call,
         tenantId,
@@ -223,16 +252,21 @@ export function customerHandlers(
     suspendCustomer: lifecycle("suspend", SuspendCustomerResponseSchema),
     closeCustomer: lifecycle("close", CloseCustomerResponseSchema),
 
+    async eraseCustomer(req, call) {
+      const { tenantId, actor } = tenantCall(call);
+      return write(data, customers, call, tenantId, "", EraseCustomerResponseSchema, (em) => customers.erase(em, tenantId, req.id, req.etag, actor));
+    },
+
     async linkCustomer(req, call) {
       const { tenantId, actor } = tenantCall(call, req.requestId);
       const link = req.link!;
-      return write(orm, customers, call, tenantId, req.requestId, LinkCustomerResponseSchema, (em) =>
+      return write(data, customers, call, tenantId, req.requestId, LinkCustomerResponseSchema, (em) =>
         customers.link(em, tenantId, req.id, req.etag, linkKindMap.fromPb(link.kind)!, link.externalId, actor));
     },
 
     async unlinkCustomer(req, call) {
       const { tenantId, actor } = tenantCall(call, req.requestId);
-      return write(orm, customers, call, tenantId, req.requestId, UnlinkCustomerResponseSchema, (em) =>
+      return write(data, customers, call, tenantId, req.requestId, UnlinkCustomerResponseSchema, (em) =>
         customers.unlink(em, tenantId, req.id, req.etag, linkKindMap.fromPb(req.kind)!, req.externalId, actor));
     },
   };

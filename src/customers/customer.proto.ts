@@ -148,6 +148,7 @@ export function customerToProto(c: Customer, missing: readonly string[] = []): P
     statusReason: c.statusReason === null ? PbReason.UNSPECIFIED : reasonMap.toPb(c.statusReason),
     statusNote: c.statusNote,
     statusTime: timestampFromDate(c.statusTime),
+    eraseTime: c.eraseTime ? timestampFromDate(c.eraseTime) : undefined,
     allowedTransitions: allowedTransitions(c.status).map(statusMap.toPb),
     emailVerifyTime: c.emailVerifyTime ? timestampFromDate(c.emailVerifyTime) : undefined,
     phoneVerifyTime: c.phoneVerifyTime ? timestampFromDate(c.phoneVerifyTime) : undefined,

@@ -1,18 +1,63 @@
-// Data access for customers. Every query is scoped by tenant: a customer of another tenant is
-// indistinguishable from one that does not exist. Writes are conditional on the version read
-// (optimistic locking); a lost race returns false.
+// Data access for customers. Every query is scoped by tenant (and row-level security holds the
+// transaction to it as well): a customer of another tenant is indistinguishable from one that
+// does not exist. Writes are conditional on the version read (optimistic locking); a lost race
+// returns false. Dates of birth are sealed here with the tenant's data key (db/envelope.ts), with
+// the row and field as associated data; identifiers arrive sealed from the service.
 import type { EntityManager, FilterQuery } from "@mikro-orm/postgresql";
-import type { Customer, CustomerStatus, CustomerType, Profile } from "./customer.js";
+import type { DataKeys, TenantCipher } from "../db/envelope.js";
+import type { CalendarDate, Customer, CustomerStatus, CustomerType, Profile, Representative } from "./customer.js";
 import { CustomerEntity, type CustomerRow } from "./customer.entity.js";
 
-function toRow(c: Customer): CustomerRow {
+const dobField = (c: { tenantId: string; id: string }, path: string) => `${c.tenantId}/${c.id}/${path}`;
+const repDobPath = (r: { id: string }) => `business.representatives.${r.id}.date_of_birth`;
+
+function sealDate(cipher: TenantCipher, d: CalendarDate | null, aad: string): string | null {
+  return d === null ? null : cipher.seal(JSON.stringify({ year: d.year, month: d.month, day: d.day }), aad);
+}
+
+/** Rows written before dates were sealed hold the date itself. */
+function openDate(cipher: TenantCipher, stored: unknown, aad: string): CalendarDate | null {
+  if (stored === null || stored === undefined) return null;
+  if (typeof stored === "string") return JSON.parse(cipher.open(stored, aad)) as CalendarDate;
+  return stored as CalendarDate;
+}
+
+function sealProfile(c: Customer, cipher: TenantCipher): Record<string, unknown> {
   const { kind: _kind, ...profile } = c.profile;
+  if (c.profile.kind === "individual") {
+    return { ...profile, dateOfBirth: sealDate(cipher, c.profile.dateOfBirth, dobField(c, "individual.date_of_birth")) };
+  }
+  return {
+    ...profile,
+    representatives: c.profile.representatives.map((r) => ({ ...r, dateOfBirth: sealDate(cipher, r.dateOfBirth, dobField(c, repDobPath(r))) })),
+  };
+}
+
+function openProfile(r: CustomerRow, cipher: TenantCipher): Profile {
+  const p = r.profile;
+  if (r.type === "individual") {
+    return { ...p, kind: "individual", dateOfBirth: openDate(cipher, p.dateOfBirth, dobField(r, "individual.date_of_birth")) } as unknown as Profile;
+  }
+  const reps = (p.representatives ?? []) as Array<Representative & { dateOfBirth: unknown }>;
+  return {
+    ...p,
+    kind: "business",
+    representatives: reps.map((rep) => ({ ...rep, dateOfBirth: openDate(cipher, rep.dateOfBirth, dobField(r, repDobPath(rep))) })),
+  } as unknown as Profile;
+}
+
+function identifierIndexOf(p: Profile): string | null {
+  const id = p.kind === "individual" ? p.nationalId : p.taxId;
+  return id?.index ?? null;
+}
+
+function toRow(c: Customer, cipher: TenantCipher): CustomerRow {
   return {
     tenantId: c.tenantId,
     id: c.id,
     type: c.type,
     status: c.status,
-    profile: profile as Record<string, unknown>,
+    profile: sealProfile(c, cipher),
     email: c.email,
     emailVerified: c.emailVerified,
     emailVerifyTime: c.emailVerifyTime,
@@ -22,6 +67,8 @@ function toRow(c: Customer): CustomerRow {
     countryCode: c.countryCode,
     address: c.address as Record<string, unknown> | null,
     externalId: c.externalId,
+    identifierIndex: identifierIndexOf(c.profile),
+    eraseTime: c.eraseTime,
     metadata: { ...c.metadata },
     links: c.links.map((l) => ({ kind: l.kind, externalId: l.externalId, linkTime: l.linkTime.toISOString() })),
     statusReason: c.statusReason,
@@ -33,13 +80,13 @@ function toRow(c: Customer): CustomerRow {
   };
 }
 
-function fromRow(r: CustomerRow): Customer {
+function fromRow(r: CustomerRow, cipher: TenantCipher): Customer {
   return {
     tenantId: r.tenantId,
     id: r.id,
     type: r.type as CustomerType,
     status: r.status as CustomerStatus,
-    profile: { ...r.profile, kind: r.type } as unknown as Profile,
+    profile: openProfile(r, cipher),
     email: r.email,
     emailVerified: r.emailVerified,
     emailVerifyTime: r.emailVerifyTime,
@@ -49,6 +96,7 @@ function fromRow(r: CustomerRow): Customer {
     countryCode: r.countryCode,
     address: r.address as Customer["address"],
     externalId: r.externalId,
+    eraseTime: r.eraseTime,
     metadata: r.metadata ?? {},
     links: (r.links ?? []).map((l) => ({
       kind: l.kind as Customer["links"][number]["kind"],
@@ -70,6 +118,8 @@ export interface CustomerFilter {
   readonly email?: string;
   readonly phoneNumber?: string;
   readonly externalId?: string;
+  /** Blind index of a government identifier (TenantCipher.blindIndex of "<type>:<normalised>"). */
+  readonly identifierIndex?: string;
   readonly createdAfter?: Date;
   readonly createdBefore?: Date;
 }
@@ -90,18 +140,20 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, UniqueField>> = {
 };
 
 export class CustomerRepository {
+  constructor(private readonly keys: DataKeys) {}
+
   async insert(em: EntityManager, customer: Customer): Promise<void> {
-    await em.insert(CustomerEntity, toRow(customer));
+    await em.insert(CustomerEntity, toRow(customer, await this.keys.forTenant(em, customer.tenantId)));
   }
 
   async findById(em: EntityManager, tenantId: string, id: string): Promise<Customer | null> {
     const row = await em.findOne(CustomerEntity, { tenantId, id }, { disableIdentityMap: true });
-    return row === null ? null : fromRow(row);
+    return row === null ? null : fromRow(row, await this.keys.forTenant(em, tenantId));
   }
 
   /** Writes `next` if the stored version is still `expectedVersion`; false if it is not. */
   async update(em: EntityManager, next: Customer, expectedVersion: number): Promise<boolean> {
-    const { tenantId, id, ...changes } = toRow(next);
+    const { tenantId, id, ...changes } = toRow(next, await this.keys.forTenant(em, next.tenantId));
     const affected = await em.nativeUpdate(CustomerEntity, { tenantId, id, version: expectedVersion }, changes);
     return affected === 1;
   }
@@ -113,6 +165,7 @@ export class CustomerRepository {
     if (filter.email !== undefined) and.push({ email: filter.email });
     if (filter.phoneNumber !== undefined) and.push({ phoneNumber: filter.phoneNumber });
     if (filter.externalId !== undefined) and.push({ externalId: filter.externalId });
+    if (filter.identifierIndex !== undefined) and.push({ identifierIndex: filter.identifierIndex });
     if (filter.createdAfter) and.push({ createTime: { $gte: filter.createdAfter } });
     if (filter.createdBefore) and.push({ createTime: { $lt: filter.createdBefore } });
     if (after) {
@@ -123,7 +176,8 @@ export class CustomerRepository {
       limit,
       disableIdentityMap: true,
     });
-    return rows.map(fromRow);
+    const cipher = await this.keys.forTenant(em, tenantId);
+    return rows.map((r) => fromRow(r, cipher));
   }
 
   /** The non-closed customer holding a unique value, if any (to explain a conflict). */

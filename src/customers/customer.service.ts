@@ -5,7 +5,10 @@ import { randomUUID } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/postgresql";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { AppError, invalidArgument, notFound, type FieldViolation } from "../errors.js";
-import type { FieldCipher } from "../db/field-cipher.js";
+import type { DataKeys, TenantCipher } from "../db/envelope.js";
+import type { Transact } from "../db/scope.js";
+import { IdempotencyEntity } from "../db/idempotency.entity.js";
+import { identifierKind } from "../compliance/identifiers.js";
 import type { EventRepository } from "../events/event.repository.js";
 import { countryViolations, evaluateRequirements, identifierViolations, type Requirements } from "../compliance/requirements.js";
 import type { TenantSettings } from "../tenants/tenant.entity.js";
@@ -14,6 +17,8 @@ import {
   changedFields,
   checkDetails,
   checkEtag,
+  ERASED_FIELDS,
+  erasePersonalData,
   markContactVerified,
   registerCustomer,
   removeLink,
@@ -102,7 +107,7 @@ export class CustomerService {
   constructor(
     private readonly repo: CustomerRepository,
     private readonly events: EventRepository,
-    private readonly cipher: FieldCipher,
+    private readonly keys: DataKeys,
     private readonly tenants: TenantSettingsSource,
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -110,7 +115,7 @@ export class CustomerService {
   async create(em: EntityManager, tenantId: string, draft: DetailsDraft, actor: Actor): Promise<Customer> {
     checkTenantScope((await this.tenants.profile(tenantId, em)).settings, draft.profile.kind, draft.countryCode);
     const id = randomUUID();
-    const details = this.resolve(tenantId, id, draft, undefined);
+    const details = this.resolve(await this.keys.forTenant(em, tenantId), tenantId, id, draft, undefined);
     const customer = registerCustomer(tenantId, id, details, this.now());
     await this.repo.insert(em, customer);
     await this.record(em, customer, "CUSTOMER_CREATED", actor, { changed: [] });
@@ -146,7 +151,7 @@ export class CustomerService {
   ): Promise<Customer> {
     const current = await this.get(em, tenantId, id);
     checkEtag(current, etag);
-    const details = this.resolve(tenantId, id, desired(current), current);
+    const details = this.resolve(await this.keys.forTenant(em, tenantId), tenantId, id, desired(current), current);
     if (details.countryCode !== current.countryCode) {
       checkTenantScope((await this.tenants.profile(tenantId, em)).settings, current.type, details.countryCode);
     }
@@ -158,14 +163,43 @@ export class CustomerService {
     return next;
   }
 
-  async transition(em: EntityManager, tenantId: string, id: string, etag: string, t: Transition, actor: Actor): Promise<Customer> {
+  /** `erase` (close only): also erase the personal data, in the same transaction. */
+  async transition(em: EntityManager, tenantId: string, id: string, etag: string, t: Transition, actor: Actor, erase = false): Promise<Customer> {
     const current = await this.get(em, tenantId, id);
     checkEtag(current, etag);
     const due = t.action === "activate" ? (await this.requirements(current, em)).currentlyDue : [];
     const next = transition(current, t, this.now(), due.map((r) => ({ type: r.reason, subject: r.field, description: r.description })));
     await this.save(em, current, next);
     await this.record(em, next, EVENT_TYPES[t.action], actor, { changed: ["status"], reason: next.statusReason, note: t.note });
+    return erase ? this.eraseLoaded(em, next, actor) : next;
+  }
+
+  /** Right to erasure for a closed customer (see erasePersonalData for what is kept). */
+  async erase(em: EntityManager, tenantId: string, id: string, etag: string, actor: Actor): Promise<Customer> {
+    const current = await this.get(em, tenantId, id);
+    checkEtag(current, etag);
+    return this.eraseLoaded(em, current, actor);
+  }
+
+  private async eraseLoaded(em: EntityManager, current: Customer, actor: Actor): Promise<Customer> {
+    const next = erasePersonalData(current, this.now());
+    if (next === current) return current; // already erased
+    await this.save(em, current, next);
+    const where = { tenantId: current.tenantId, customerId: current.id };
+    // Notes are free text and may hold personal data; stored responses (idempotency) show it.
+    await em.execute("update customer_events set note = '' where tenant_id = ? and customer_id = ? and note <> ''", [where.tenantId, where.customerId], "run");
+    await em.nativeDelete(IdempotencyEntity, { tenantId: current.tenantId, resourceId: current.id });
+    await this.record(em, next, "CUSTOMER_ERASED", actor, { changed: [...ERASED_FIELDS] });
     return next;
+  }
+
+  /** The blind index a ListCustomers identifier filter looks for; INVALID_ARGUMENT for an unknown type. */
+  async identifierIndex(em: EntityManager, tenantId: string, type: string, value: string): Promise<string> {
+    const kind = identifierKind(type);
+    if (kind === undefined) {
+      throw invalidArgument([{ field: "identifier.type", ruleId: "identifier.type_known", message: "is not a known identifier type" }]);
+    }
+    return (await this.keys.forTenant(em, tenantId)).blindIndex(`${type}:${kind.normalise(value)}`);
   }
 
   /** A verified code for `destination`: sets the contact's flag and time, writes the event. */
@@ -211,12 +245,12 @@ export class CustomerService {
    * and the customer that holds the value; rethrows anything else. Called after the failed
    * transaction rolled back, so it reads on a fresh connection.
    */
-  async explainConflict(err: unknown, em: EntityManager, tenantId: string, wanted: Pick<CustomerDetails, "email" | "phoneNumber" | "externalId">): Promise<never> {
+  async explainConflict(err: unknown, transact: Transact, tenantId: string, wanted: Pick<CustomerDetails, "email" | "phoneNumber" | "externalId">): Promise<never> {
     const constraint = (err as { constraint?: unknown }).constraint;
     const field = err instanceof UniqueConstraintViolationException && typeof constraint === "string" ? UNIQUE_CONSTRAINTS[constraint] : undefined;
     if (field === undefined) throw err;
     const value = field === "email" ? wanted.email.trim().toLowerCase() : field === "phone_number" ? wanted.phoneNumber : wanted.externalId;
-    const holder = value ? await this.repo.findLiveBy(em, tenantId, field, value) : null;
+    const holder = value ? await transact((em) => this.repo.findLiveBy(em, tenantId, field, value)) : null;
     throw new AppError("ALREADY_EXISTS", `another customer of this tenant already has this ${field.replace("_", " ")}`, {
       reason: CONFLICT_REASONS[field],
       metadata: holder ? { customer_id: holder, field } : { field },
@@ -253,7 +287,7 @@ export class CustomerService {
   }
 
   /** Seals plain identifiers and settles representative ids against the current customer. */
-  private resolve(tenantId: string, customerId: string, draft: DetailsDraft, current: Customer | undefined): CustomerDetails {
+  private resolve(cipher: TenantCipher, tenantId: string, customerId: string, draft: DetailsDraft, current: Customer | undefined): CustomerDetails {
     const violations: FieldViolation[] = [];
     const seal = (field: string, id: IdentifierDraft, stored: SealedIdentifier | null | undefined): SealedIdentifier | null => {
       if (id === null || "sealed" in id) return id;
@@ -263,9 +297,10 @@ export class CustomerService {
         return null;
       }
       const aad = `${tenantId}/${customerId}/${field}`;
+      const index = cipher.blindIndex(`${id.type}:${identifierKind(id.type)!.normalise(id.value)}`);
       // The same value sent again is no change: keep the stored ciphertext (no new etag/event).
-      if (stored && stored.type === id.type && this.cipher.open(stored.sealed, aad) === id.value) return stored;
-      return { type: id.type, last4: last4(id.value), sealed: this.cipher.seal(id.value, aad) };
+      if (stored && stored.type === id.type && cipher.open(stored.sealed, aad) === id.value) return stored.index ? stored : { ...stored, index };
+      return { type: id.type, last4: last4(id.value), sealed: cipher.seal(id.value, aad), index };
     };
     const cp = current?.profile;
     const p = draft.profile;

@@ -34,11 +34,14 @@ export interface CalendarDate {
   readonly day: number;
 }
 
-/** A government identifier as stored: only its type, last four characters and ciphertext. */
+/** A government identifier as stored: its type, last four characters, ciphertext and keyed
+ * blind index (for exact-match lookups); never the clear value. */
 export interface SealedIdentifier {
   readonly type: string;
   readonly last4: string;
   readonly sealed: string;
+  /** Absent on values stored before blind indexes existed. */
+  readonly index?: string;
 }
 
 export interface Address {
@@ -111,6 +114,8 @@ export interface Customer {
   readonly countryCode: string;
   readonly address: Address | null;
   readonly externalId: string | null;
+  /** When personal data was erased (erasePersonalData); null while it is held. */
+  readonly eraseTime: Date | null;
   readonly metadata: Readonly<Record<string, string>>;
   readonly links: readonly CustomerLink[];
   readonly statusReason: StatusReason | null;
@@ -218,6 +223,7 @@ export function registerCustomer(tenantId: string, id: string, details: Customer
     phoneVerified: false,
     phoneVerifyTime: null,
     links: [],
+    eraseTime: null,
     statusReason: null,
     statusNote: "",
     statusTime: now,
@@ -336,6 +342,57 @@ export function markContactVerified(c: Customer, channel: "email" | "phone", des
   }
   const flags = channel === "email" ? { emailVerified: true, emailVerifyTime: now } : { phoneVerified: true, phoneVerifyTime: now };
   return { ...c, ...flags, version: c.version + 1, updateTime: now };
+}
+
+/** The personal fields erasePersonalData empties (names in Customer), for the audit trail. */
+export const ERASED_FIELDS = ["individual", "business", "email", "phone_number", "address", "metadata", "status_note"] as const;
+
+/**
+ * Right to erasure: the customer as kept once its personal data is gone. Kept: id, type,
+ * status and reason, country, external_id (the tenant's own pseudonymous reference), links (ids
+ * in other FinHub services), entity type and incorporation country of a business, and all times.
+ * Only a closed customer can be erased; erasing twice changes nothing.
+ */
+export function erasePersonalData(c: Customer, now: Date): Customer {
+  if (c.status !== "closed") {
+    throw new AppError("FAILED_PRECONDITION", `customer ${c.id} must be closed before its personal data is erased`, {
+      reason: "CUSTOMER_NOT_CLOSED",
+      preconditions: [{ type: "CUSTOMER_NOT_CLOSED", subject: "status", description: "close the customer first (CloseCustomer)" }],
+    });
+  }
+  if (c.eraseTime !== null) return c;
+  const profile: Profile =
+    c.profile.kind === "individual"
+      ? { kind: "individual", givenName: "", middleName: "", familyName: "", dateOfBirth: null, nationality: "", taxResidencyCountry: "", nationalId: null, occupation: "" }
+      : {
+          kind: "business",
+          legalName: "",
+          tradingName: "",
+          entityType: c.profile.entityType,
+          registrationNumber: "",
+          taxId: null,
+          incorporationCountry: c.profile.incorporationCountry,
+          incorporationDate: null,
+          website: "",
+          industry: "",
+          representatives: [],
+        };
+  return {
+    ...c,
+    profile,
+    email: "",
+    emailVerified: false,
+    emailVerifyTime: null,
+    phoneNumber: null,
+    phoneVerified: false,
+    phoneVerifyTime: null,
+    address: null,
+    metadata: {},
+    statusNote: "",
+    eraseTime: now,
+    version: c.version + 1,
+    updateTime: now,
+  };
 }
 
 export function addLink(c: Customer, kind: LinkKind, externalId: string, now: Date): Customer {

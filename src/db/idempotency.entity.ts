@@ -10,7 +10,10 @@ export interface IdempotencyRow {
   method: string;
   /** SHA-256 of the request without its request_id: a reuse with another body is refused. */
   fingerprint: string;
+  /** Sealed with the tenant's data key (db/envelope.ts) when it holds personal data. */
   response: Buffer | null;
+  /** The customer the response shows, so erasing it can delete the stored copy. */
+  resourceId: string | null;
   createTime: Date;
 }
 
@@ -23,7 +26,11 @@ export const IdempotencyEntity = new EntitySchema<IdempotencyRow>({
     method: { type: "text" },
     fingerprint: { type: "text" },
     response: { type: "blob", columnType: "bytea", nullable: true },
+    resourceId: { type: "uuid", nullable: true },
     createTime: { type: "Date", columnType: "timestamptz(6)" },
   },
-  indexes: [{ name: "idempotency_records_tenant_id_create_time_idx", properties: ["tenantId", "createTime"] }],
+  indexes: [
+    { name: "idempotency_records_tenant_id_create_time_idx", properties: ["tenantId", "createTime"] },
+    { name: "idempotency_records_tenant_id_resource_id_idx", properties: ["tenantId", "resourceId"] },
+  ],
 });

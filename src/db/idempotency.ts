@@ -1,4 +1,4 @@
-// Runs a use case in one transaction, made idempotent by a caller-chosen request_id (AIP-155).
+// Runs a use case in one scoped transaction, made idempotent by a caller-chosen request_id (AIP-155).
 // The claim (an insert into idempotency_records) happens in the same transaction as the write:
 // a concurrent duplicate blocks on the primary key until the first commits, then replays its
 // stored response. The same request_id with another method or body is refused.
@@ -6,6 +6,7 @@ import type { EntityManager } from "@mikro-orm/postgresql";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { AppError } from "../errors.js";
 import { IdempotencyEntity } from "./idempotency.entity.js";
+import type { Transact } from "./scope.js";
 
 /** Scope of operator calls (TenantService), which have no tenant. */
 export const ADMIN_SCOPE = "00000000-0000-0000-0000-000000000000";
@@ -30,28 +31,53 @@ function reused(): AppError {
   );
 }
 
+/** Seals stored responses (they show personal data) with the tenant's data key. */
+export interface ResponseProtection {
+  sealBytes(plaintext: Uint8Array, aad: string): Buffer;
+  openBytes(sealed: Uint8Array, aad: string): Buffer;
+}
+
+export interface IdempotencyOptions<T> {
+  /** The resource the response shows (stored so that erasing it deletes the copy). */
+  readonly resourceOf?: (result: T) => string | undefined;
+  /** Given: the response is stored sealed. Records sealed earlier start with "v2.". */
+  readonly protect?: (em: EntityManager) => Promise<ResponseProtection>;
+}
+
+/**
+ * `transact` opens the scoped transaction (db/scope.ts) the claim, the work and a replay's read
+ * run in.
+ */
 export async function runIdempotent<T>(
-  em: EntityManager,
+  transact: Transact,
   key: IdempotencyKey | undefined,
   codec: Codec<T>,
   work: (em: EntityManager) => Promise<T>,
+  options: IdempotencyOptions<T> = {},
 ): Promise<T> {
-  if (key === undefined) return em.transactional(work);
+  if (key === undefined) return transact(work);
+  const aad = `${key.scope}/${key.requestId}/idempotency-response`;
   try {
-    return await em.transactional(async (tx) => {
+    return await transact(async (tx) => {
       await tx.insert(IdempotencyEntity, {
         tenantId: key.scope,
         requestId: key.requestId,
         method: key.method,
         fingerprint: key.fingerprint,
         response: null,
+        resourceId: null,
         createTime: new Date(),
       });
       const result = await work(tx);
+      const encoded = codec.encode(result);
+      const protection = await options.protect?.(tx);
       await tx.nativeUpdate(
         IdempotencyEntity,
         { tenantId: key.scope, requestId: key.requestId },
-        { response: Buffer.from(codec.encode(result)) },
+        {
+          response: protection ? protection.sealBytes(encoded, aad) : Buffer.from(encoded),
+          resourceId: options.resourceOf?.(result) ?? null,
+        },
       );
       return result;
     });
@@ -62,12 +88,16 @@ export async function runIdempotent<T>(
       throw err;
     }
   }
-  const first = await em.fork().findOne(IdempotencyEntity, { tenantId: key.scope, requestId: key.requestId });
-  if (first === null || first.response === null) {
-    throw new AppError("ABORTED", "a request with this request_id is still being processed; retry", {
-      reason: "REQUEST_IN_PROGRESS",
-    });
-  }
-  if (first.method !== key.method || first.fingerprint !== key.fingerprint) throw reused();
-  return codec.decode(first.response);
+  return transact(async (em) => {
+    const first = await em.findOne(IdempotencyEntity, { tenantId: key.scope, requestId: key.requestId }, { disableIdentityMap: true });
+    if (first === null || first.response === null) {
+      throw new AppError("ABORTED", "a request with this request_id is still being processed; retry", {
+        reason: "REQUEST_IN_PROGRESS",
+      });
+    }
+    if (first.method !== key.method || first.fingerprint !== key.fingerprint) throw reused();
+    const stored = first.response;
+    const sealed = stored.subarray(0, 3).toString("ascii") === "v2.";
+    return codec.decode(sealed && options.protect ? (await options.protect(em)).openBytes(stored, aad) : stored);
+  });
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { defineConfig, MikroORM, type Options } from "@mikro-orm/postgresql";
 import { Migrator } from "@mikro-orm/migrations";
 import { CustomerEntity } from "../customers/customer.entity.js";
-import { ApiKeyEntity, TenantAuditEntity, TenantEntity } from "../tenants/tenant.entity.js";
+import { ApiKeyEntity, TenantAuditEntity, TenantDataKeyEntity, TenantEntity } from "../tenants/tenant.entity.js";
 import { CustomerEventEntity, TenantEventSequenceEntity } from "../events/event.entity.js";
 import { IdempotencyEntity } from "./idempotency.entity.js";
 import { migrationsList } from "./migrations/index.js";
@@ -21,12 +21,13 @@ export interface OrmLog {
 
 const SILENT: OrmLog = { debug: () => undefined, warn: () => undefined };
 
-export function ormOptions(clientUrl: string, poolMax: number, log: OrmLog = SILENT): Options {
+/** `onConnect`: a statement every new pooled connection runs first (e.g. `set role ...`). */
+export function ormOptions(clientUrl: string, poolMax: number, log: OrmLog = SILENT, onConnect?: string): Options {
   const text = (m: unknown) => (m instanceof Error ? m.message : String(m));
   return defineConfig({
     logger: (message) => log.debug(message),
     clientUrl,
-    entities: [TenantEntity, TenantAuditEntity, ApiKeyEntity, CustomerEntity, CustomerEventEntity, TenantEventSequenceEntity, IdempotencyEntity],
+    entities: [TenantEntity, TenantAuditEntity, TenantDataKeyEntity, ApiKeyEntity, CustomerEntity, CustomerEventEntity, TenantEventSequenceEntity, IdempotencyEntity],
     extensions: [Migrator],
     migrations: {
       tableName: "mikro_orm_migrations",
@@ -40,7 +41,17 @@ export function ormOptions(clientUrl: string, poolMax: number, log: OrmLog = SIL
       snapshotName: ".snapshot",
       fileName: (timestamp, name) => `Migration${timestamp}${name ? `_${name}` : ""}`,
     },
-    pool: { min: 0, max: poolMax, idleTimeoutMillis: 30_000 },
+    pool: {
+      min: 0,
+      max: poolMax,
+      idleTimeoutMillis: 30_000,
+      ...(onConnect === undefined
+        ? {}
+        : {
+            afterCreate: (conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) =>
+              conn.query(onConnect, (err) => done(err, conn)),
+          }),
+    },
     // Metadata comes from EntitySchema objects: no reflection, no cache directory to go stale.
     metadataCache: { enabled: false },
     discovery: { warnWhenNoEntities: true },
@@ -61,8 +72,8 @@ export function ormOptions(clientUrl: string, poolMax: number, log: OrmLog = SIL
   });
 }
 
-export async function openOrm(clientUrl: string, poolMax: number, log?: OrmLog): Promise<MikroORM> {
-  return MikroORM.init(ormOptions(clientUrl, poolMax, log));
+export async function openOrm(clientUrl: string, poolMax: number, log?: OrmLog, onConnect?: string): Promise<MikroORM> {
+  return MikroORM.init(ormOptions(clientUrl, poolMax, log, onConnect));
 }
 
 /** Applies pending migrations; returns the names applied. */

@@ -23,6 +23,7 @@ const TYPES: Record<string, EventType> = {
   CUSTOMER_CLOSED: EventType.CUSTOMER_CLOSED,
   CUSTOMER_LINKED: EventType.CUSTOMER_LINKED,
   CUSTOMER_UNLINKED: EventType.CUSTOMER_UNLINKED,
+  CUSTOMER_ERASED: EventType.CUSTOMER_ERASED,
 };
 const TYPE_NAMES = new Map(Object.entries(TYPES).map(([k, v]) => [v, k]));
 

@@ -37,10 +37,7 @@ export class EventRepository {
 
   /** The tenant's last committed sequence number (0 before its first event). */
   async lastSeq(em: EntityManager, tenantId: string): Promise<number> {
-    const [row] = await em.getConnection().execute<Array<{ last_seq: string }>>(
-      "select last_seq from tenant_event_sequences where tenant_id = ?",
-      [tenantId],
-    );
+    const [row] = await em.execute<Array<{ last_seq: string }>>("select last_seq from tenant_event_sequences where tenant_id = ?", [tenantId]);
     return row ? Number(row.last_seq) : 0;
   }
 

@@ -2,7 +2,8 @@
 // follow). The table is the source of truth; the listener only says when to look again, and a
 // poll interval covers missed notifications. Back-pressure: the stream is an async generator
 // that reads the next batch only when the consumer has taken the previous one.
-import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import type { Scopes } from "../db/scope.js";
 import { invalidArgument, notFound } from "../errors.js";
 import type { CustomerEventRow } from "./event.entity.js";
 import type { EventListener } from "./event.listener.js";
@@ -21,7 +22,7 @@ export interface StreamOptions {
 
 export class EventService {
   constructor(
-    private readonly orm: MikroORM,
+    private readonly scopes: Scopes,
     private readonly repo: EventRepository,
     private readonly listener: EventListener,
     private readonly customerExists: (em: EntityManager, tenantId: string, customerId: string) => Promise<boolean>,
@@ -30,17 +31,19 @@ export class EventService {
   /** `beforeSeq` is resolved only after the customer is known to be the tenant's: another
    * tenant's customer is NOT_FOUND whatever page token comes with it. */
   async history(tenantId: string, customerId: string, limit: number, beforeSeq: () => number | undefined): Promise<CustomerEventRow[]> {
-    const em = this.orm.em.fork();
-    if (!(await this.customerExists(em, tenantId, customerId))) {
-      throw notFound("CUSTOMER_NOT_FOUND", `customer ${customerId} not found`);
-    }
-    return this.repo.forCustomer(em, tenantId, customerId, limit, beforeSeq());
+    return this.scopes.tenant(tenantId)(async (em) => {
+      if (!(await this.customerExists(em, tenantId, customerId))) {
+        throw notFound("CUSTOMER_NOT_FOUND", `customer ${customerId} not found`);
+      }
+      return this.repo.forCustomer(em, tenantId, customerId, limit, beforeSeq());
+    });
   }
 
   async *stream(tenantId: string, o: StreamOptions): AsyncGenerator<StreamItem> {
     // A cursor past the end (e.g. the database was restored to an earlier point) would make the
     // stream skip every new event up to it: refuse it instead.
-    if (o.afterSeq > (await this.repo.lastSeq(this.orm.em.fork(), tenantId))) {
+    const inTenant = this.scopes.tenant(tenantId);
+    if (o.afterSeq > (await inTenant((em) => this.repo.lastSeq(em, tenantId)))) {
       throw invalidArgument(
         [{ field: "after_cursor", ruleId: "cursor.known", message: "is ahead of this tenant's stream (was the database restored?)" }],
         "INVALID_CURSOR",
@@ -60,7 +63,8 @@ export class EventService {
       while (!o.signal.aborted) {
         if (pending) {
           pending = false;
-          const rows = await this.repo.after(this.orm.em.fork(), tenantId, seq, o.batch);
+          const after = seq;
+          const rows = await inTenant((em) => this.repo.after(em, tenantId, after, o.batch));
           for (const row of rows) {
             seq = row.seq;
             if (o.types.size === 0 || o.types.has(row.type)) {

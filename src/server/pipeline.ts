@@ -4,12 +4,16 @@
 // router; a second transport (e.g. a @grpc/grpc-js Server fed by the front door) builds the same
 // Call from its own request and calls the same runner.
 import type { DescMethod, DescService, Message } from "@bufbuild/protobuf";
-import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { createContextKey, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { ApiKeyScope } from "../tenants/tenant.entity.js";
 
 /** Who is calling, as established by the auth middleware. */
 export type Principal =
   | { readonly kind: "admin" }
-  | { readonly kind: "tenant"; readonly tenantId: string; readonly apiKeyId: string };
+  | { readonly kind: "tenant"; readonly tenantId: string; readonly apiKeyId: string; readonly scopes: readonly ApiKeyScope[] };
+
+/** The client's address, put in the handler context by the transport (routes.ts). */
+export const PEER_ADDRESS = createContextKey<string>("", { description: "client address" });
 
 export interface Call {
   readonly method: DescMethod;
@@ -19,6 +23,8 @@ export interface Call {
   signal: AbortSignal;
   /** Set by the auth middleware; handlers of authenticated services can rely on it. */
   principal: Principal | undefined;
+  /** The client's IP address ("" if the transport does not know it). */
+  readonly peer: string;
 }
 
 export type Next = (call: Call) => Promise<unknown>;
@@ -67,6 +73,7 @@ export function bindUnaryService<S extends DescService>(
       message,
       signal: ctx.signal,
       principal: undefined,
+      peer: ctx.values.get(PEER_ADDRESS),
     });
     impl[method.localName] =
       method.methodKind === "unary"

@@ -1,8 +1,7 @@
 // Everything the one port serves, as one Node request handler: TenantService (admin token),
 // CustomerService (tenant API key), health and reflection, behind CORS.
-import type { ConnectRouter } from "@connectrpc/connect";
+import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { MikroORM } from "@mikro-orm/postgresql";
 import { CustomerService as CustomerServiceDesc, file_finhub_customer_v1_customer_service } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import {
   VerificationService as VerificationServiceDesc,
@@ -11,7 +10,7 @@ import {
 import { TenantService as TenantServiceDesc, file_finhub_tenant_v1_tenant_service } from "../../gen/finhub/tenant/v1/tenant_service_pb.js";
 import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
 import type { Config } from "../config.js";
-import { customerHandlers } from "../customers/customer.handler.js";
+import { customerHandlers, type CustomerData } from "../customers/customer.handler.js";
 import type { CustomerService } from "../customers/customer.service.js";
 import { verificationHandlers } from "../verification/verification.handler.js";
 import type { EventService } from "../events/event.service.js";
@@ -20,12 +19,13 @@ import type { Logger } from "../observability/logger.js";
 import { tenantHandlers } from "../tenants/tenant.handler.js";
 import type { TenantService } from "../tenants/tenant.service.js";
 import { authMiddleware, type Audience } from "./auth.js";
+import type { AuthFailures } from "./auth-failures.js";
 import { withCors, type CorsOrigins } from "./cors.js";
 import { deadlineMiddleware } from "./deadline.js";
 import { errorMapper, errorMiddleware } from "./errors.js";
 import { registerHealth, type HealthMonitor } from "./health.js";
 import { loggingMiddleware } from "./logging.js";
-import { bindUnaryService, type Middleware } from "./pipeline.js";
+import { bindUnaryService, PEER_ADDRESS, type Middleware } from "./pipeline.js";
 import { registerReflection } from "./reflection.js";
 import { validationMiddleware } from "./validation.js";
 
@@ -39,7 +39,8 @@ export const SERVICE_DEPENDENCIES: Readonly<Record<string, readonly string[]>> =
 export interface RouteDeps {
   readonly config: Config;
   readonly logger: Logger;
-  readonly orm: MikroORM;
+  readonly data: CustomerData;
+  readonly authFailures: AuthFailures;
   readonly adminToken: string;
   readonly tenants: TenantService;
   readonly customers: CustomerService;
@@ -62,15 +63,15 @@ export function createHandler(deps: RouteDeps) {
     shared.logging,
     shared.errors,
     deadlineMiddleware(config.maxDeadlineMs),
-    authMiddleware(audience, deps.adminToken, deps.tenants),
+    authMiddleware(audience, deps.adminToken, deps.tenants, deps.authFailures),
     shared.validation,
   ];
   const routes = (router: ConnectRouter) => {
-    bindUnaryService(router, TenantServiceDesc, tenantHandlers(deps.orm, deps.tenants, () => deps.cors.invalidate()), chain("admin"));
+    bindUnaryService(router, TenantServiceDesc, tenantHandlers(deps.data.scopes, deps.tenants, () => deps.cors.invalidate()), chain("admin"));
     bindUnaryService(
       router,
       CustomerServiceDesc,
-      customerHandlers(deps.orm, deps.customers, deps.events, {
+      customerHandlers(deps.data, deps.customers, deps.events, {
         heartbeatMs: config.streamHeartbeatMs,
         pollMs: 1_000,
         shutdown: deps.streamsShutdown,
@@ -78,7 +79,7 @@ export function createHandler(deps: RouteDeps) {
       chain("tenant"),
       mapStreamError,
     );
-    bindUnaryService(router, VerificationServiceDesc, verificationHandlers(deps.orm, deps.verification, deps.customers), chain("tenant"));
+    bindUnaryService(router, VerificationServiceDesc, verificationHandlers(deps.data, deps.verification, deps.customers), chain("tenant"));
     registerHealth(router, deps.health);
     registerReflection(router, [
       file_finhub_customer_v1_customer_service,
@@ -94,6 +95,7 @@ export function createHandler(deps: RouteDeps) {
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
     shutdownSignal: deps.shutdownSignal,
+    contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket?.remoteAddress ?? ""),
   });
   return withCors(deps.cors.isAllowed, handler);
 }

@@ -48,9 +48,18 @@ export interface ApiKeyRow {
   prefix: string;
   /** SHA-256 of the whole secret, hex. The secret itself is never stored. */
   keyHash: string;
+  /** What the key may do: "read", "write", "verify" (see server/scopes.ts). */
+  scopes: ApiKeyScope[];
   createTime: Date;
+  /** After this the key is refused; null = no expiry. */
+  expireTime: Date | null;
+  /** Last successful authentication, recorded at most once a minute per process. */
+  lastUseTime: Date | null;
   revokeTime: Date | null;
 }
+
+export type ApiKeyScope = "read" | "write" | "verify";
+export const ALL_API_KEY_SCOPES: readonly ApiKeyScope[] = ["read", "write", "verify"];
 
 export const ApiKeyEntity = new EntitySchema<ApiKeyRow>({
   name: "ApiKey",
@@ -61,7 +70,11 @@ export const ApiKeyEntity = new EntitySchema<ApiKeyRow>({
     displayName: { type: "text" },
     prefix: { type: "text" },
     keyHash: { type: "text", unique: "api_keys_key_hash_key" },
+    // Keys issued before scopes existed keep full access.
+    scopes: { type: "json", defaultRaw: `'["read","write","verify"]'::jsonb` },
     createTime: { type: "Date", columnType: "timestamptz(6)" },
+    expireTime: { type: "Date", columnType: "timestamptz(6)", nullable: true },
+    lastUseTime: { type: "Date", columnType: "timestamptz(6)", nullable: true },
     revokeTime: { type: "Date", columnType: "timestamptz(6)", nullable: true },
   },
   indexes: [{ name: "api_keys_tenant_id_create_time_idx", properties: ["tenantId", "createTime"] }],
@@ -94,4 +107,28 @@ export const TenantAuditEntity = new EntitySchema<TenantAuditRow>({
     time: { type: "Date", columnType: "timestamptz(6)" },
   },
   indexes: [{ name: "tenant_audit_tenant_id_time_idx", properties: ["tenantId", "time"] }],
+});
+
+/** A tenant's data encryption key (DEK), wrapped (AES-256-GCM) by a master key: see
+ * db/envelope.ts. One per tenant; a master key rotation rewraps it, the data stays as it is. */
+export interface TenantDataKeyRow {
+  tenantId: string;
+  /** Names the DEK inside every ciphertext it seals ("d" + 8 hex). */
+  keyId: string;
+  /** "w1.<master key id>.<iv>.<ciphertext>.<tag>", base64url parts. */
+  wrappedKey: string;
+  createTime: Date;
+  updateTime: Date;
+}
+
+export const TenantDataKeyEntity = new EntitySchema<TenantDataKeyRow>({
+  name: "TenantDataKey",
+  tableName: "tenant_data_keys",
+  properties: {
+    tenantId: { type: "uuid", primary: true },
+    keyId: { type: "text" },
+    wrappedKey: { type: "text" },
+    createTime: { type: "Date", columnType: "timestamptz(6)" },
+    updateTime: { type: "Date", columnType: "timestamptz(6)" },
+  },
 });

@@ -2,11 +2,12 @@
 import { create } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator } from "@bufbuild/protovalidate";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { effectivePolicy } from "../verification/policy.js";
-import type { MikroORM } from "@mikro-orm/postgresql";
+import type { Scopes } from "../db/scope.js";
 import {
   ApiKeySchema,
+  ApiKeyScope as PbScope,
   Channel,
   TenantSchema,
   type ApiKey,
@@ -24,7 +25,7 @@ import { ADMIN_SCOPE, runIdempotent } from "../db/idempotency.js";
 import { idempotencyKey, protoCodec } from "../server/idempotency.js";
 import type { UnaryHandlers } from "../server/pipeline.js";
 import { decodePageToken, encodePageToken, pageSize } from "../server/paging.js";
-import type { ApiKeyRow, TenantRow, TenantSettings } from "./tenant.entity.js";
+import type { ApiKeyRow, ApiKeyScope, TenantRow, TenantSettings } from "./tenant.entity.js";
 import type { TenantService } from "./tenant.service.js";
 
 const CHANNELS: Record<"b2c" | "b2b", Channel> = { b2c: Channel.B2C, b2b: Channel.B2B };
@@ -51,13 +52,19 @@ export function tenantToProto(t: TenantRow): Tenant {
   });
 }
 
+const SCOPES: Record<ApiKeyScope, PbScope> = { read: PbScope.READ, write: PbScope.WRITE, verify: PbScope.VERIFY };
+const scopeFromPb = (s: PbScope): ApiKeyScope => (s === PbScope.READ ? "read" : s === PbScope.WRITE ? "write" : "verify");
+
 export function apiKeyToProto(k: ApiKeyRow): ApiKey {
   return create(ApiKeySchema, {
     id: k.id,
     tenantId: k.tenantId,
     displayName: k.displayName,
     prefix: k.prefix,
+    scopes: k.scopes.map((s) => SCOPES[s]),
     createTime: timestampFromDate(k.createTime),
+    expireTime: k.expireTime ? timestampFromDate(k.expireTime) : undefined,
+    lastUseTime: k.lastUseTime ? timestampFromDate(k.lastUseTime) : undefined,
     revokeTime: k.revokeTime ? timestampFromDate(k.revokeTime) : undefined,
   });
 }
@@ -96,14 +103,14 @@ const createApiKeyCodec = protoCodec(CreateApiKeyResponseSchema, (r) => ({ ...r,
 
 /** `afterUpdate` runs once an UpdateTenant committed (e.g. to refresh the CORS origins). */
 export function tenantHandlers(
-  orm: MikroORM,
+  scopes: Scopes,
   tenants: TenantService,
   afterUpdate: () => void = () => undefined,
 ): UnaryHandlers<typeof TenantServiceDesc> {
   return {
     async createTenant(req, call) {
       const key = idempotencyKey(call, ADMIN_SCOPE, req.requestId);
-      return runIdempotent(orm.em.fork(), key, createTenantCodec, async (em) => {
+      return runIdempotent(scopes.operator("TenantService/CreateTenant"), key, createTenantCodec, async (em) => {
         const created = await tenants.createTenant(em, {
           displayName: req.tenant!.displayName,
           verificationPolicy: policyFromProto(req.tenant!.verificationPolicy),
@@ -118,14 +125,14 @@ export function tenantHandlers(
     },
 
     async getTenant(req) {
-      return { tenant: tenantToProto(await tenants.getTenant(orm.em.fork(), req.id)) };
+      return { tenant: tenantToProto(await scopes.operator("TenantService/GetTenant")((em) => tenants.getTenant(em, req.id))) };
     },
 
     async listTenants(req) {
       const limit = pageSize(req.pageSize);
       const cursor = decodePageToken(req.pageToken, "page_token");
       const after = cursor ? { createTime: new Date(cursor.t), id: cursor.i } : undefined;
-      const rows = await tenants.listTenants(orm.em.fork(), limit + 1, after);
+      const rows = await scopes.operator("TenantService/ListTenants")((em) => tenants.listTenants(em, limit + 1, after));
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
@@ -174,8 +181,7 @@ export function tenantHandlers(
         throw invalidArgument([{ field: "tenant.id", ruleId: "string.uuid", message: "must be the UUID of the tenant to update" }]);
       }
       const incoming = settingsFromProto(t);
-      const em = orm.em.fork();
-      const updated = await em.transactional((tx) =>
+      const updated = await scopes.operator("TenantService/UpdateTenant")((tx) =>
         tenants.updateTenant(tx, t.id, t.etag, (cur) => {
           const s = { ...(cur.settings ?? {}) };
           if (set.has("channels")) {
@@ -199,16 +205,33 @@ export function tenantHandlers(
 
     async createApiKey(req, call) {
       const key = idempotencyKey(call, ADMIN_SCOPE, req.requestId);
-      return runIdempotent(orm.em.fork(), key, createApiKeyCodec, async (em) => {
-        const issued = await tenants.createApiKey(em, req.tenantId, req.key?.displayName ?? "");
+      const input = {
+        displayName: req.key?.displayName ?? "",
+        scopes: (req.key?.scopes ?? []).map(scopeFromPb),
+        expireTime: req.key?.expireTime ? timestampDate(req.key.expireTime) : null,
+      };
+      return runIdempotent(scopes.operator("TenantService/CreateApiKey"), key, createApiKeyCodec, async (em) => {
+        const issued = await tenants.createApiKey(em, req.tenantId, input);
         return create(CreateApiKeyResponseSchema, { apiKey: issued.secret, key: apiKeyToProto(issued.key) });
       });
     },
 
     async revokeApiKey(req) {
-      const em = orm.em.fork();
-      const revoked = await em.transactional((tx) => tenants.revokeApiKey(tx, req.tenantId, req.apiKeyId));
+      const revoked = await scopes.operator("TenantService/RevokeApiKey")((tx) => tenants.revokeApiKey(tx, req.tenantId, req.apiKeyId));
       return { key: apiKeyToProto(revoked) };
+    },
+
+    async listApiKeys(req) {
+      const limit = pageSize(req.pageSize);
+      const cursor = decodePageToken(req.pageToken, "page_token", req.tenantId.toLowerCase());
+      const before = cursor ? { createTime: new Date(cursor.t), id: cursor.i } : undefined;
+      const rows = await scopes.operator("TenantService/ListApiKeys")((em) => tenants.listApiKeys(em, req.tenantId, limit + 1, before));
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        keys: page.map(apiKeyToProto),
+        nextPageToken: rows.length > limit && last ? encodePageToken({ t: last.createTime.toISOString(), i: last.id }, req.tenantId.toLowerCase()) : "",
+      };
     },
   };
 }

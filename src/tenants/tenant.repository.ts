@@ -31,11 +31,9 @@ export class TenantRepository {
 
   /** Every origin any tenant allows (for CORS preflights, which carry no credentials). */
   async allCorsOrigins(em: EntityManager): Promise<string[]> {
-    const rows = await em
-      .getConnection()
-      .execute<Array<{ origin: string }>>(
-        "select distinct jsonb_array_elements_text(coalesce(settings->'corsOrigins', '[]'::jsonb)) as origin from tenants",
-      );
+    const rows = await em.execute<Array<{ origin: string }>>(
+      "select distinct jsonb_array_elements_text(coalesce(settings->'corsOrigins', '[]'::jsonb)) as origin from tenants",
+    );
     return rows.map((r) => r.origin);
   }
 
@@ -45,6 +43,14 @@ export class TenantRepository {
 
   findApiKey(em: EntityManager, tenantId: string, id: string): Promise<ApiKeyRow | null> {
     return em.findOne(ApiKeyEntity, { id, tenantId });
+  }
+
+  /** Newest first, keyset-paginated on (create_time, id). */
+  listApiKeys(em: EntityManager, tenantId: string, limit: number, before: TenantPageCursor | undefined): Promise<ApiKeyRow[]> {
+    const where = before
+      ? { tenantId, $or: [{ createTime: { $lt: before.createTime } }, { createTime: before.createTime, id: { $lt: before.id } }] }
+      : { tenantId };
+    return em.find(ApiKeyEntity, where, { orderBy: { createTime: "desc", id: "desc" }, limit, disableIdentityMap: true });
   }
 
   findApiKeyByHash(em: EntityManager, keyHash: string): Promise<ApiKeyRow | null> {

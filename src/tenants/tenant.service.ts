@@ -1,14 +1,15 @@
-// Tenant use cases: create tenants with their first key, read and list them, issue and revoke
-// API keys, and authenticate keys (with a short-lived cache so every call does not cost a
-// database round trip; revocation reaches other replicas within the cache TTL).
+// Tenant use cases: create tenants with their first key, read and list them, issue, list and
+// revoke API keys, and authenticate keys (with a short-lived cache so every call does not cost a
+// database round trip; revocation reaches other replicas within the cache TTL). Key lookups span
+// tenants, so they run as the operator role (db/scope.ts); a tenant's own row is read in its scope.
 import { randomUUID } from "node:crypto";
-import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
-import { notFound } from "../errors.js";
-import type { ApiKeyAuthenticator } from "../server/auth.js";
-import type { Principal } from "../server/pipeline.js";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import { invalidArgument, notFound } from "../errors.js";
+import type { ApiKeyAuthenticator, KeyCheck } from "../server/auth.js";
+import type { Scopes } from "../db/scope.js";
 import { generateApiKey, hashApiKey, looksLikeApiKey } from "./api-key.js";
 import { AppError } from "../errors.js";
-import { TenantAuditEntity, TenantEntity, type ApiKeyRow, type TenantRow, type TenantSettings } from "./tenant.entity.js";
+import { ALL_API_KEY_SCOPES, ApiKeyEntity, TenantAuditEntity, TenantEntity, type ApiKeyRow, type ApiKeyScope, type TenantRow, type TenantSettings } from "./tenant.entity.js";
 import type { TenantPageCursor, TenantRepository } from "./tenant.repository.js";
 
 export interface NewTenant {
@@ -24,6 +25,13 @@ export interface TenantProfile {
   readonly settings: TenantSettings;
 }
 
+export interface NewApiKey {
+  readonly displayName: string;
+  /** Empty: all scopes. */
+  readonly scopes: readonly ApiKeyScope[];
+  readonly expireTime: Date | null;
+}
+
 export interface IssuedKey {
   /** The secret: returned once, never stored. */
   readonly secret: string;
@@ -33,15 +41,22 @@ export interface IssuedKey {
 /** How long a successful key lookup is trusted before the database is asked again. */
 export const API_KEY_CACHE_TTL_MS = 2_000;
 const API_KEY_CACHE_MAX = 10_000;
+/** last_use_time is written at most this often per key and process. */
+export const API_KEY_USE_RECORD_MS = 60_000;
+
+type TenantPrincipal = Extract<KeyCheck, { ok: true }>["principal"];
 
 export class TenantService implements ApiKeyAuthenticator {
-  private readonly keyCache = new Map<string, { principal: Principal; expires: number }>();
+  private readonly keyCache = new Map<string, { principal: TenantPrincipal; expires: number }>();
   private readonly profileCache = new Map<string, { profile: TenantProfile; expires: number }>();
+  private readonly usesRecorded = new Map<string, number>();
 
   constructor(
-    private readonly orm: MikroORM,
+    private readonly scopes: Scopes,
     private readonly repo: TenantRepository,
     private readonly now: () => Date = () => new Date(),
+    /** Where a failed background write (last_use_time) is reported. */
+    private readonly warn: (message: string, err: Error) => void = () => undefined,
   ) {}
 
   async createTenant(em: EntityManager, input: NewTenant): Promise<{ tenant: TenantRow } & IssuedKey> {
@@ -57,7 +72,7 @@ export class TenantService implements ApiKeyAuthenticator {
     };
     await this.repo.insertTenant(em, tenant);
     await this.audit(em, tenant, "TENANT_CREATED", []);
-    const issued = await this.insertKey(em, tenant.id, "initial", now);
+    const issued = await this.insertKey(em, tenant.id, { displayName: "initial", scopes: [], expireTime: null }, now);
     return { tenant, ...issued };
   }
 
@@ -76,7 +91,7 @@ export class TenantService implements ApiKeyAuthenticator {
     const nowMs = Date.now();
     const cached = this.profileCache.get(tenantId);
     if (cached !== undefined && cached.expires > nowMs) return cached.profile;
-    const t = await this.getTenant(em ?? this.orm.em.fork(), tenantId);
+    const t = em ? await this.getTenant(em, tenantId) : await this.scopes.tenant(tenantId)((tx) => this.getTenant(tx, tenantId));
     const profile = { displayName: t.displayName, verificationPolicy: t.verificationPolicy ?? {}, settings: t.settings ?? {} };
     if (this.profileCache.size >= API_KEY_CACHE_MAX) this.profileCache.clear();
     this.profileCache.set(tenantId, { profile, expires: nowMs + API_KEY_CACHE_TTL_MS });
@@ -117,16 +132,25 @@ export class TenantService implements ApiKeyAuthenticator {
   }
 
   allCorsOrigins(): Promise<string[]> {
-    return this.repo.allCorsOrigins(this.orm.em.fork());
+    return this.scopes.operator("cors-origins")((em) => this.repo.allCorsOrigins(em));
   }
 
   listTenants(em: EntityManager, limit: number, after: TenantPageCursor | undefined): Promise<TenantRow[]> {
     return this.repo.listTenants(em, limit, after);
   }
 
-  async createApiKey(em: EntityManager, tenantId: string, displayName: string): Promise<IssuedKey> {
+  async createApiKey(em: EntityManager, tenantId: string, input: NewApiKey): Promise<IssuedKey> {
+    const now = this.now();
+    if (input.expireTime !== null && input.expireTime.getTime() <= now.getTime()) {
+      throw invalidArgument([{ field: "key.expire_time", ruleId: "expire_time.future", message: "must be in the future" }]);
+    }
     await this.getTenant(em, tenantId);
-    return this.insertKey(em, tenantId, displayName, this.now());
+    return this.insertKey(em, tenantId, input, now);
+  }
+
+  async listApiKeys(em: EntityManager, tenantId: string, limit: number, before: TenantPageCursor | undefined): Promise<ApiKeyRow[]> {
+    await this.getTenant(em, tenantId);
+    return this.repo.listApiKeys(em, tenantId, limit, before);
   }
 
   async revokeApiKey(em: EntityManager, tenantId: string, keyId: string): Promise<ApiKeyRow> {
@@ -136,32 +160,58 @@ export class TenantService implements ApiKeyAuthenticator {
     return key;
   }
 
-  async authenticate(secret: string): Promise<Principal | undefined> {
-    if (!looksLikeApiKey(secret)) return undefined;
+  async authenticate(secret: string): Promise<KeyCheck> {
+    if (!looksLikeApiKey(secret)) return { ok: false, reason: "unknown" };
     const hash = hashApiKey(secret);
     const cached = this.keyCache.get(hash);
     const nowMs = Date.now();
-    if (cached !== undefined && cached.expires > nowMs) return cached.principal;
-    const key = await this.repo.findApiKeyByHash(this.orm.em.fork(), hash);
+    if (cached !== undefined && cached.expires > nowMs) {
+      this.recordUse(cached.principal.apiKeyId, nowMs);
+      return { ok: true, principal: cached.principal };
+    }
+    const key = await this.scopes.operator("authenticate-api-key")((em) => this.repo.findApiKeyByHash(em, hash));
     if (key === null || key.revokeTime !== null) {
       this.keyCache.delete(hash);
-      return undefined;
+      return { ok: false, reason: "unknown" };
     }
-    const principal: Principal = { kind: "tenant", tenantId: key.tenantId, apiKeyId: key.id };
+    if (key.expireTime !== null && key.expireTime.getTime() <= nowMs) {
+      this.keyCache.delete(hash);
+      return { ok: false, reason: "expired" };
+    }
+    const principal: TenantPrincipal = { kind: "tenant", tenantId: key.tenantId, apiKeyId: key.id, scopes: key.scopes };
     if (this.keyCache.size >= API_KEY_CACHE_MAX) this.keyCache.clear();
-    this.keyCache.set(hash, { principal, expires: nowMs + API_KEY_CACHE_TTL_MS });
-    return principal;
+    // Trusted for the TTL, never past the key's expiry.
+    this.keyCache.set(hash, { principal, expires: Math.min(nowMs + API_KEY_CACHE_TTL_MS, key.expireTime?.getTime() ?? Infinity) });
+    this.recordUse(key.id, nowMs);
+    return { ok: true, principal };
   }
 
-  private async insertKey(em: EntityManager, tenantId: string, displayName: string, now: Date): Promise<IssuedKey> {
+  /** Best effort, off the call's path: at most one write per key and process a minute. */
+  private recordUse(keyId: string, nowMs: number): void {
+    const last = this.usesRecorded.get(keyId);
+    if (last !== undefined && nowMs - last < API_KEY_USE_RECORD_MS) return;
+    if (this.usesRecorded.size >= API_KEY_CACHE_MAX) this.usesRecorded.clear();
+    this.usesRecorded.set(keyId, nowMs);
+    const at = new Date(nowMs);
+    this.scopes
+      .operator("record-api-key-use")((em) =>
+        em.nativeUpdate(ApiKeyEntity, { id: keyId, $or: [{ lastUseTime: null }, { lastUseTime: { $lt: new Date(nowMs - API_KEY_USE_RECORD_MS) } }] }, { lastUseTime: at }),
+      )
+      .catch((err: Error) => this.warn("could not record an API key's last use", err));
+  }
+
+  private async insertKey(em: EntityManager, tenantId: string, input: NewApiKey, now: Date): Promise<IssuedKey> {
     const generated = generateApiKey();
     const key: ApiKeyRow = {
       id: randomUUID(),
       tenantId,
-      displayName,
+      displayName: input.displayName,
       prefix: generated.prefix,
       keyHash: generated.hash,
+      scopes: input.scopes.length === 0 ? [...ALL_API_KEY_SCOPES] : [...input.scopes],
       createTime: now,
+      expireTime: input.expireTime,
+      lastUseTime: null,
       revokeTime: null,
     };
     await this.repo.insertApiKey(em, key);

@@ -1,13 +1,12 @@
 // finhub.customer.v1.VerificationService: protobuf <-> verification use cases.
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { MikroORM } from "@mikro-orm/postgresql";
 import {
   StartEmailVerificationResponseSchema,
   StartPhoneVerificationResponseSchema,
   type VerificationService as VerificationServiceDesc,
 } from "../../gen/finhub/customer/v1/verification_service_pb.js";
-import { toProto } from "../customers/customer.handler.js";
+import { toProto, type CustomerData } from "../customers/customer.handler.js";
 import type { CustomerService } from "../customers/customer.service.js";
 import { runIdempotent } from "../db/idempotency.js";
 import { idempotencyKey, protoCodec } from "../server/idempotency.js";
@@ -24,7 +23,7 @@ const toResponse = (r: StartResult) => ({
 });
 
 export function verificationHandlers(
-  orm: MikroORM,
+  data: CustomerData,
   verification: VerificationService,
   customers: CustomerService,
 ): UnaryHandlers<typeof VerificationServiceDesc> {
@@ -32,8 +31,12 @@ export function verificationHandlers(
     const codec = protoCodec(schema);
     return async (call: Call, customerId: string, requestId: string): Promise<MessageShape<D>> => {
       const { tenantId } = tenantCall(call);
-      return runIdempotent(orm.em.fork(), idempotencyKey(call, tenantId, requestId), codec, async (em) =>
-        create(schema, toResponse(await verification.start(em, tenantId, customerId, channel)) as never),
+      return runIdempotent(
+        data.scopes.tenant(tenantId),
+        idempotencyKey(call, tenantId, requestId),
+        codec,
+        async (em) => create(schema, toResponse(await verification.start(em, tenantId, customerId, channel)) as never),
+        { protect: (em) => data.keys.forTenant(em, tenantId) },
       );
     };
   }
@@ -41,7 +44,7 @@ export function verificationHandlers(
   const startPhone = starter(StartPhoneVerificationResponseSchema, "phone");
   const verify = async (call: Call, customerId: string, code: string, channel: Channel) => {
     const { tenantId, actor } = tenantCall(call);
-    return orm.em.fork().transactional(async (em) => {
+    return data.scopes.tenant(tenantId)(async (em) => {
       const customer = await verification.verify(em, tenantId, customerId, channel, code, actor);
       return { customer: await toProto(customers, customer, em) };
     });

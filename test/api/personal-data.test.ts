@@ -3,7 +3,7 @@
 // identifiers are sealed with AES-256-GCM, bound to their row and field by the associated data.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createFieldCipher, parseMasterKey } from "../../src/db/field-cipher.js";
+import { cipherOf, createKeyring, parseMasterKey, type TenantCipher } from "../../src/db/envelope.js";
 import {
   bearer,
   createTenant,
@@ -40,7 +40,16 @@ async function tenantCtx(): Promise<Ctx> {
   return { tenant, call: (method, request) => unary(c.customers, method, request, md) };
 }
 
-const cipher = createFieldCipher(parseMasterKey(TEST_MASTER_KEY));
+const ring = createKeyring(parseMasterKey(TEST_MASTER_KEY));
+/** The tenant's data key, unwrapped with the master key the test servers use. */
+async function tenantCipher(tenantId: string): Promise<TenantCipher> {
+  const [row] = await sql<{ tenantId: string; keyId: string; wrappedKey: string }>(
+    server.databaseUrl,
+    `select tenant_id as "tenantId", key_id as "keyId", wrapped_key as "wrappedKey" from tenant_data_keys where tenant_id = $1`,
+    [tenantId],
+  );
+  return cipherOf(ring, row!);
+}
 const aad = (tenantId: string, customerId: string, field = "individual.national_id") => `${tenantId}/${customerId}/${field}`;
 
 /** The value as sent, and the same without separators: neither may appear anywhere. */
@@ -148,15 +157,16 @@ describe("government identifiers at rest", () => {
       }
     }
 
-    // What is stored: type, last four, and a v1 AES-GCM envelope.
+    // What is stored: type, last four, blind index and a v2 AES-GCM envelope (tenant data key).
     const pa = await storedProfile(t.tenant.id, a.id);
-    expect(Object.keys(pa.nationalId).sort()).toEqual(["last4", "sealed", "type"]);
+    expect(Object.keys(pa.nationalId).sort()).toEqual(["index", "last4", "sealed", "type"]);
     expect(pa.nationalId.type).toBe("GB_NINO");
     expect(pa.nationalId.last4).toBe("654D");
-    expect(pa.nationalId.sealed).toMatch(/^v1\.[0-9a-f]{8}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    expect(pa.nationalId.sealed).toMatch(/^v2\.d[0-9a-f]{8}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    const cipher = await tenantCipher(t.tenant.id);
     expect(cipher.open(pa.nationalId.sealed, aad(t.tenant.id, a.id))).toBe(newNino);
     const pb = await storedProfile(t.tenant.id, b.id);
-    expect(pb.taxId.sealed.startsWith("v1.")).toBe(true);
+    expect(pb.taxId.sealed.startsWith("v2.")).toBe(true);
     expect(pb.taxId.last4).toBe("6789");
     expect(cipher.open(pb.taxId.sealed, aad(t.tenant.id, b.id, "business.tax_id"))).toBe(ein);
   });
@@ -199,6 +209,7 @@ describe("government identifiers at rest", () => {
     expect(kidA).toBe(kidB); // same key
     expect(ivA).not.toBe(ivB);
     expect(ctA).not.toBe(ctB);
+    const cipher = await tenantCipher(t.tenant.id);
     expect(cipher.open(sa, aad(t.tenant.id, a.id))).toBe(value);
     expect(cipher.open(sb, aad(t.tenant.id, b.id))).toBe(value);
   });
@@ -215,6 +226,7 @@ describe("government identifiers at rest", () => {
     );
     const moved: string = (await storedProfile(t.tenant.id, b.id)).nationalId.sealed;
     expect(moved).toBe(sealedA);
+    const cipher = await tenantCipher(t.tenant.id);
     expect(() => cipher.open(moved, aad(t.tenant.id, b.id))).toThrow();
     expect(cipher.open(moved, aad(t.tenant.id, a.id))).toBe("AB111111A");
     // Bound to the field and the tenant too.

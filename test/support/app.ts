@@ -22,6 +22,7 @@ export interface TestServer {
   /** http://127.0.0.1:<port> */
   readonly baseUrl: string;
   readonly adminToken: string;
+  /** The schema owner's URL, for the tests' own queries (they see every tenant's rows). */
   readonly databaseUrl: string;
   close(): Promise<void>;
 }
@@ -35,12 +36,13 @@ export async function startServer(
 ): Promise<TestServer> {
   const adminToken = `test-admin-${randomBytes(24).toString("hex")}`;
   const dataDir = await mkdtemp(join(tmpdir(), "cms-test-data-"));
-  const databaseUrl = env.DATABASE_URL ?? inject("databaseUrl");
+  const databaseUrl = inject("databaseUrl");
   const config = loadConfig({
     NODE_ENV: "test",
     PORT: "0",
     HOST: "127.0.0.1",
-    DATABASE_URL: databaseUrl,
+    DATABASE_URL: inject("serviceDatabaseUrl"),
+    DATABASE_MIGRATION_URL: databaseUrl,
     DATABASE_POOL_MAX: "4",
     CUSTOMERMS_DATA_DIR: dataDir,
     CUSTOMERMS_ADMIN_TOKEN: adminToken,

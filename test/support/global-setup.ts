@@ -16,7 +16,11 @@ import { migrateUp, openOrm } from "../../src/db/orm.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
+    /** The schema owner's URL (migrations; tests' own inspection queries see every tenant). */
     databaseUrl: string;
+    /** What test servers connect with: a login role that is only a member of customerms_app, as
+     * in production (on the embedded PGlite, which has no logins, the owner's URL). */
+    serviceDatabaseUrl: string;
     databaseKind: "postgresql" | "embedded";
     /** A URL of the same server with rights to create databases (for tests that need their own). */
     adminDatabaseUrl: string;
@@ -49,6 +53,9 @@ async function redisAnswers(url: string): Promise<boolean> {
     client.disconnect();
   }
 }
+
+/** The test servers' login role: LOGIN, member of customerms_app, nothing else. */
+export const SERVICE_ROLE = "customerms_test_service";
 
 export default async function setup(project: TestProject) {
   // The environment is read here, in the test harness, not by the service (src/config.ts is
@@ -113,7 +120,26 @@ export default async function setup(project: TestProject) {
   } finally {
     await orm.close(true);
   }
+  let serviceUrl = url;
+  if (kind === "postgresql") {
+    // Cluster-wide and shared by concurrent runs: created once, never dropped.
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      await c.query(`do $$ begin
+        if not exists (select from pg_roles where rolname = '${SERVICE_ROLE}') then create role ${SERVICE_ROLE} login; end if;
+      exception when duplicate_object or unique_violation then null; end $$`);
+      await c.query(`grant customerms_app to ${SERVICE_ROLE}`);
+    } finally {
+      await c.end();
+    }
+    const u = new URL(url);
+    u.username = SERVICE_ROLE;
+    u.password = "";
+    serviceUrl = u.toString();
+  }
   project.provide("databaseUrl", url);
+  project.provide("serviceDatabaseUrl", serviceUrl);
   project.provide("databaseKind", kind);
   project.provide("adminDatabaseUrl", adminUrl);
 

@@ -37,6 +37,7 @@ function newCustomer(flags: { emailVerified: boolean; phoneVerified: boolean; ph
     id: "22222222-2222-4222-8222-222222222222",
     type: "individual",
     status: "pending",
+    eraseTime: null,
     profile: {
       kind: "individual",
       givenName: "Lise",

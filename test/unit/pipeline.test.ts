@@ -10,6 +10,7 @@ function call(): Call {
     message: {} as Call["message"],
     signal: new AbortController().signal,
     principal: undefined,
+    peer: "127.0.0.1",
   };
 }
 

@@ -30,6 +30,7 @@ function base(country: string, profile: IndividualProfile | BusinessProfile): Cu
     id: "22222222-2222-4222-8222-222222222222",
     type: profile.kind,
     status: "pending",
+    eraseTime: null,
     profile,
     email: "ada@example.com",
     emailVerified: true,

@@ -7,6 +7,7 @@ import { Migration20261128173233_verification } from "./Migration20261128173233_
 import { Migration20261128174138_tenant_settings } from "./Migration20261128174138_tenant_settings.js";
 import { Migration20261128175205_event_sequence } from "./Migration20261128175205_event_sequence.js";
 import { Migration20261128185015_tenant_audit } from "./Migration20261128185015_tenant_audit.js";
+import { Migration20261128193212_defence_in_depth } from "./Migration20261128193212_defence_in_depth.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128170318_init", class: Migration20261128170318_init },
@@ -15,4 +16,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128174138_tenant_settings", class: Migration20261128174138_tenant_settings },
   { name: "Migration20261128175205_event_sequence", class: Migration20261128175205_event_sequence },
   { name: "Migration20261128185015_tenant_audit", class: Migration20261128185015_tenant_audit },
+  { name: "Migration20261128193212_defence_in_depth", class: Migration20261128193212_defence_in_depth },
 ];

@@ -5,7 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import type { Customer, CustomerEvent, CustomerLink, CustomerStatus, CustomerType, EventType, LinkKind, Requirement, StatusReason } from "./customer_pb.js";
+import type { Customer, CustomerEvent, CustomerLink, CustomerStatus, CustomerType, EventType, GovernmentIdentifier, LinkKind, Requirement, StatusReason } from "./customer_pb.js";
 import { file_finhub_customer_v1_customer } from "./customer_pb.js";
 import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file finhub/customer/v1/customer_service.proto.
  */
 export const file_finhub_customer_v1_customer_service: GenFile = /*@__PURE__*/
-  fileDesc("CilmaW5odWIvY3VzdG9tZXIvdjEvY3VzdG9tZXJfc2VydmljZS5wcm90bxISZmluaHViLmN1c3RvbWVyLnYxInAKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBI2CghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckIGukgDyAEBEh8KCnJlcXVlc3RfaWQYAiABKAlCC7pICNgBAXIDsAEBIkgKFkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIioAMKFExpc3RDdXN0b21lcnNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBI8CgZzdGF0dXMYAyABKA4yIi5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJTdGF0dXNCCLpIBYIBAhABEjgKBHR5cGUYBCABKA4yIC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJUeXBlQgi6SAWCAQIQARIXCgVlbWFpbBgFIAEoCUIIukgFcgMY/gESNAoMcGhvbmVfbnVtYmVyGAYgASgJQh66SBvYAQFyFjIUXlwrWzEtOV1bMC05XXs2LDE0fSQSHQoLZXh0ZXJuYWxfaWQYByABKAlCCLpIBXIDGIABEjEKDWNyZWF0ZWRfYWZ0ZXIYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhChVMaXN0Q3VzdG9tZXJzUmVzcG9uc2USLwoJY3VzdG9tZXJzGAEgAygLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKhAQoVVXBkYXRlQ3VzdG9tZXJSZXF1ZXN0EjYKCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyQga6SAPYAQMSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEh8KCnJlcXVlc3RfaWQYAyABKAlCC7pICNgBAXIDsAEBIkgKFlVwZGF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIitwIKF0FjdGl2YXRlQ3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARIVCgRldGFnGAIgASgJQge6SARyAhhAEjoKBnJlYXNvbhgDIAEoDjIgLmZpbmh1Yi5jdXN0b21lci52MS5TdGF0dXNSZWFzb25CCLpIBYIBAhABEhYKBG5vdGUYBCABKAlCCLpIBXIDGPQDEh8KCnJlcXVlc3RfaWQYBSABKAlCC7pICNgBAXIDsAEBOnq6SHcadQoXbm90ZS5yZXF1aXJlZF9mb3Jfb3RoZXISNWEgbm90ZSBpcyByZXF1aXJlZCB3aGVuIHJlYXNvbiBpcyBTVEFUVVNfUkVBU09OX09USEVSGiN0aGlzLnJlYXNvbiAhPSA5IHx8IHRoaXMubm90ZSAhPSAnJyJKChhBY3RpdmF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIiuAIKFlN1c3BlbmRDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEhUKBGV0YWcYAiABKAlCB7pIBHICGEASPAoGcmVhc29uGAMgASgOMiAuZmluaHViLmN1c3RvbWVyLnYxLlN0YXR1c1JlYXNvbkIKukgHggEEEAEgABIWCgRub3RlGAQgASgJQgi6SAVyAxj0AxIfCgpyZXF1ZXN0X2lkGAUgASgJQgu6SAjYAQFyA7ABATp6ukh3GnUKF25vdGUucmVxdWlyZWRfZm9yX290aGVyEjVhIG5vdGUgaXMgcmVxdWlyZWQgd2hlbiByZWFzb24gaXMgU1RBVFVTX1JFQVNPTl9PVEhFUhojdGhpcy5yZWFzb24gIT0gOSB8fCB0aGlzLm5vdGUgIT0gJyciSQoXU3VzcGVuZEN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIitgIKFENsb3NlQ3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARIVCgRldGFnGAIgASgJQge6SARyAhhAEjwKBnJlYXNvbhgDIAEoDjIgLmZpbmh1Yi5jdXN0b21lci52MS5TdGF0dXNSZWFzb25CCrpIB4IBBBABIAASFgoEbm90ZRgEIAEoCUIIukgFcgMY9AMSHwoKcmVxdWVzdF9pZBgFIAEoCUILukgI2AEBcgOwAQE6erpIdxp1Chdub3RlLnJlcXVpcmVkX2Zvcl9vdGhlchI1YSBub3RlIGlzIHJlcXVpcmVkIHdoZW4gcmVhc29uIGlzIFNUQVRVU19SRUFTT05fT1RIRVIaI3RoaXMucmVhc29uICE9IDkgfHwgdGhpcy5ub3RlICE9ICcnIkcKFUNsb3NlQ3VzdG9tZXJSZXNwb25zZRIuCghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lciKbAQoTTGlua0N1c3RvbWVyUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQESNgoEbGluaxgCIAEoCzIgLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckxpbmtCBrpIA8gBARIVCgRldGFnGAMgASgJQge6SARyAhhAEh8KCnJlcXVlc3RfaWQYBCABKAlCC7pICNgBAXIDsAEBIkYKFExpbmtDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyIr4BChVVbmxpbmtDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEjYKBGtpbmQYAiABKA4yHC5maW5odWIuY3VzdG9tZXIudjEuTGlua0tpbmRCCrpIB4IBBBABIAASHwoLZXh0ZXJuYWxfaWQYAyABKAlCCrpIB3IFEAEYgAESFQoEZXRhZxgEIAEoCUIHukgEcgIYQBIfCgpyZXF1ZXN0X2lkGAUgASgJQgu6SAjYAQFyA7ABASJIChZVbmxpbmtDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyIjYKHkdldEN1c3RvbWVyUmVxdWlyZW1lbnRzUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQEikgEKH0dldEN1c3RvbWVyUmVxdWlyZW1lbnRzUmVzcG9uc2USNgoNY3VycmVudGx5X2R1ZRgBIAMoCzIfLmZpbmh1Yi5jdXN0b21lci52MS5SZXF1aXJlbWVudBI3Cg5ldmVudHVhbGx5X2R1ZRgCIAMoCzIfLmZpbmh1Yi5jdXN0b21lci52MS5SZXF1aXJlbWVudCJ3ChlMaXN0Q3VzdG9tZXJFdmVudHNSZXF1ZXN0Eh0KC2N1c3RvbWVyX2lkGAEgASgJQgi6SAVyA7ABARIdCglwYWdlX3NpemUYAiABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAQiaAoaTGlzdEN1c3RvbWVyRXZlbnRzUmVzcG9uc2USMQoGZXZlbnRzGAEgAygLMiEuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIn4KGldhdGNoQ3VzdG9tZXJFdmVudHNSZXF1ZXN0Eh0KDGFmdGVyX2N1cnNvchgBIAEoCUIHukgEcgIYQBJBCgV0eXBlcxgCIAMoDjIdLmZpbmh1Yi5jdXN0b21lci52MS5FdmVudFR5cGVCE7pIEJIBDRAUGAEiB4IBBBABIAAikAEKG1dhdGNoQ3VzdG9tZXJFdmVudHNSZXNwb25zZRIyCgVldmVudBgBIAEoCzIhLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckV2ZW50SAASMgoJaGVhcnRiZWF0GAIgASgLMh0uZmluaHViLmN1c3RvbWVyLnYxLkhlYXJ0YmVhdEgAQgkKB21lc3NhZ2UiTwoJSGVhcnRiZWF0Eg4KBmN1cnNvchgBIAEoCRIyCg5oZWFydGJlYXRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiKgoSR2V0Q3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASJFChNHZXRDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyMsMKCg9DdXN0b21lclNlcnZpY2USZwoOQ3JlYXRlQ3VzdG9tZXISKS5maW5odWIuY3VzdG9tZXIudjEuQ3JlYXRlQ3VzdG9tZXJSZXF1ZXN0GiouZmluaHViLmN1c3RvbWVyLnYxLkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USYwoLR2V0Q3VzdG9tZXISJi5maW5odWIuY3VzdG9tZXIudjEuR2V0Q3VzdG9tZXJSZXF1ZXN0GicuZmluaHViLmN1c3RvbWVyLnYxLkdldEN1c3RvbWVyUmVzcG9uc2UiA5ACARKHAQoXR2V0Q3VzdG9tZXJSZXF1aXJlbWVudHMSMi5maW5odWIuY3VzdG9tZXIudjEuR2V0Q3VzdG9tZXJSZXF1aXJlbWVudHNSZXF1ZXN0GjMuZmluaHViLmN1c3RvbWVyLnYxLkdldEN1c3RvbWVyUmVxdWlyZW1lbnRzUmVzcG9uc2UiA5ACARJpCg1MaXN0Q3VzdG9tZXJzEiguZmluaHViLmN1c3RvbWVyLnYxLkxpc3RDdXN0b21lcnNSZXF1ZXN0GikuZmluaHViLmN1c3RvbWVyLnYxLkxpc3RDdXN0b21lcnNSZXNwb25zZSIDkAIBEmcKDlVwZGF0ZUN1c3RvbWVyEikuZmluaHViLmN1c3RvbWVyLnYxLlVwZGF0ZUN1c3RvbWVyUmVxdWVzdBoqLmZpbmh1Yi5jdXN0b21lci52MS5VcGRhdGVDdXN0b21lclJlc3BvbnNlEm0KEEFjdGl2YXRlQ3VzdG9tZXISKy5maW5odWIuY3VzdG9tZXIudjEuQWN0aXZhdGVDdXN0b21lclJlcXVlc3QaLC5maW5odWIuY3VzdG9tZXIudjEuQWN0aXZhdGVDdXN0b21lclJlc3BvbnNlEmoKD1N1c3BlbmRDdXN0b21lchIqLmZpbmh1Yi5jdXN0b21lci52MS5TdXNwZW5kQ3VzdG9tZXJSZXF1ZXN0GisuZmluaHViLmN1c3RvbWVyLnYxLlN1c3BlbmRDdXN0b21lclJlc3BvbnNlEmQKDUNsb3NlQ3VzdG9tZXISKC5maW5odWIuY3VzdG9tZXIudjEuQ2xvc2VDdXN0b21lclJlcXVlc3QaKS5maW5odWIuY3VzdG9tZXIudjEuQ2xvc2VDdXN0b21lclJlc3BvbnNlEmEKDExpbmtDdXN0b21lchInLmZpbmh1Yi5jdXN0b21lci52MS5MaW5rQ3VzdG9tZXJSZXF1ZXN0GiguZmluaHViLmN1c3RvbWVyLnYxLkxpbmtDdXN0b21lclJlc3BvbnNlEmcKDlVubGlua0N1c3RvbWVyEikuZmluaHViLmN1c3RvbWVyLnYxLlVubGlua0N1c3RvbWVyUmVxdWVzdBoqLmZpbmh1Yi5jdXN0b21lci52MS5VbmxpbmtDdXN0b21lclJlc3BvbnNlEngKEkxpc3RDdXN0b21lckV2ZW50cxItLmZpbmh1Yi5jdXN0b21lci52MS5MaXN0Q3VzdG9tZXJFdmVudHNSZXF1ZXN0Gi4uZmluaHViLmN1c3RvbWVyLnYxLkxpc3RDdXN0b21lckV2ZW50c1Jlc3BvbnNlIgOQAgESfQoTV2F0Y2hDdXN0b21lckV2ZW50cxIuLmZpbmh1Yi5jdXN0b21lci52MS5XYXRjaEN1c3RvbWVyRXZlbnRzUmVxdWVzdBovLmZpbmh1Yi5jdXN0b21lci52MS5XYXRjaEN1c3RvbWVyRXZlbnRzUmVzcG9uc2UiA5ACATABYgZwcm90bzM", [file_buf_validate_validate, file_finhub_customer_v1_customer, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("CilmaW5odWIvY3VzdG9tZXIvdjEvY3VzdG9tZXJfc2VydmljZS5wcm90bxISZmluaHViLmN1c3RvbWVyLnYxInAKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBI2CghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lckIGukgDyAEBEh8KCnJlcXVlc3RfaWQYAiABKAlCC7pICNgBAXIDsAEBIkgKFkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIi3gMKFExpc3RDdXN0b21lcnNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBI8CgZzdGF0dXMYAyABKA4yIi5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJTdGF0dXNCCLpIBYIBAhABEjgKBHR5cGUYBCABKA4yIC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJUeXBlQgi6SAWCAQIQARIXCgVlbWFpbBgFIAEoCUIIukgFcgMY/gESNAoMcGhvbmVfbnVtYmVyGAYgASgJQh66SBvYAQFyFjIUXlwrWzEtOV1bMC05XXs2LDE0fSQSHQoLZXh0ZXJuYWxfaWQYByABKAlCCLpIBXIDGIABEjEKDWNyZWF0ZWRfYWZ0ZXIYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI8CgppZGVudGlmaWVyGAogASgLMiguZmluaHViLmN1c3RvbWVyLnYxLkdvdmVybm1lbnRJZGVudGlmaWVyImEKFUxpc3RDdXN0b21lcnNSZXNwb25zZRIvCgljdXN0b21lcnMYASADKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqEBChVVcGRhdGVDdXN0b21lclJlcXVlc3QSNgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJCBrpIA9gBAxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSHwoKcmVxdWVzdF9pZBgDIAEoCUILukgI2AEBcgOwAQEiSAoWVXBkYXRlQ3VzdG9tZXJSZXNwb25zZRIuCghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lciK3AgoXQWN0aXZhdGVDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEhUKBGV0YWcYAiABKAlCB7pIBHICGEASOgoGcmVhc29uGAMgASgOMiAuZmluaHViLmN1c3RvbWVyLnYxLlN0YXR1c1JlYXNvbkIIukgFggECEAESFgoEbm90ZRgEIAEoCUIIukgFcgMY9AMSHwoKcmVxdWVzdF9pZBgFIAEoCUILukgI2AEBcgOwAQE6erpIdxp1Chdub3RlLnJlcXVpcmVkX2Zvcl9vdGhlchI1YSBub3RlIGlzIHJlcXVpcmVkIHdoZW4gcmVhc29uIGlzIFNUQVRVU19SRUFTT05fT1RIRVIaI3RoaXMucmVhc29uICE9IDkgfHwgdGhpcy5ub3RlICE9ICcnIkoKGEFjdGl2YXRlQ3VzdG9tZXJSZXNwb25zZRIuCghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lciK4AgoWU3VzcGVuZEN1c3RvbWVyUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQESFQoEZXRhZxgCIAEoCUIHukgEcgIYQBI8CgZyZWFzb24YAyABKA4yIC5maW5odWIuY3VzdG9tZXIudjEuU3RhdHVzUmVhc29uQgq6SAeCAQQQASAAEhYKBG5vdGUYBCABKAlCCLpIBXIDGPQDEh8KCnJlcXVlc3RfaWQYBSABKAlCC7pICNgBAXIDsAEBOnq6SHcadQoXbm90ZS5yZXF1aXJlZF9mb3Jfb3RoZXISNWEgbm90ZSBpcyByZXF1aXJlZCB3aGVuIHJlYXNvbiBpcyBTVEFUVVNfUkVBU09OX09USEVSGiN0aGlzLnJlYXNvbiAhPSA5IHx8IHRoaXMubm90ZSAhPSAnJyJJChdTdXNwZW5kQ3VzdG9tZXJSZXNwb25zZRIuCghjdXN0b21lchgBIAEoCzIcLmZpbmh1Yi5jdXN0b21lci52MS5DdXN0b21lciLTAgoUQ2xvc2VDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEhUKBGV0YWcYAiABKAlCB7pIBHICGEASPAoGcmVhc29uGAMgASgOMiAuZmluaHViLmN1c3RvbWVyLnYxLlN0YXR1c1JlYXNvbkIKukgHggEEEAEgABIWCgRub3RlGAQgASgJQgi6SAVyAxj0AxIfCgpyZXF1ZXN0X2lkGAUgASgJQgu6SAjYAQFyA7ABARIbChNlcmFzZV9wZXJzb25hbF9kYXRhGAYgASgIOnq6SHcadQoXbm90ZS5yZXF1aXJlZF9mb3Jfb3RoZXISNWEgbm90ZSBpcyByZXF1aXJlZCB3aGVuIHJlYXNvbiBpcyBTVEFUVVNfUkVBU09OX09USEVSGiN0aGlzLnJlYXNvbiAhPSA5IHx8IHRoaXMubm90ZSAhPSAnJyJDChRFcmFzZUN1c3RvbWVyUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQESFQoEZXRhZxgCIAEoCUIHukgEcgIYQCJHChVFcmFzZUN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIiRwoVQ2xvc2VDdXN0b21lclJlc3BvbnNlEi4KCGN1c3RvbWVyGAEgASgLMhwuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyIpsBChNMaW5rQ3VzdG9tZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARI2CgRsaW5rGAIgASgLMiAuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyTGlua0IGukgDyAEBEhUKBGV0YWcYAyABKAlCB7pIBHICGEASHwoKcmVxdWVzdF9pZBgEIAEoCUILukgI2AEBcgOwAQEiRgoUTGlua0N1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIivgEKFVVubGlua0N1c3RvbWVyUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQESNgoEa2luZBgCIAEoDjIcLmZpbmh1Yi5jdXN0b21lci52MS5MaW5rS2luZEIKukgHggEEEAEgABIfCgtleHRlcm5hbF9pZBgDIAEoCUIKukgHcgUQARiAARIVCgRldGFnGAQgASgJQge6SARyAhhAEh8KCnJlcXVlc3RfaWQYBSABKAlCC7pICNgBAXIDsAEBIkgKFlVubGlua0N1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIiNgoeR2V0Q3VzdG9tZXJSZXF1aXJlbWVudHNSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASKSAQofR2V0Q3VzdG9tZXJSZXF1aXJlbWVudHNSZXNwb25zZRI2Cg1jdXJyZW50bHlfZHVlGAEgAygLMh8uZmluaHViLmN1c3RvbWVyLnYxLlJlcXVpcmVtZW50EjcKDmV2ZW50dWFsbHlfZHVlGAIgAygLMh8uZmluaHViLmN1c3RvbWVyLnYxLlJlcXVpcmVtZW50IncKGUxpc3RDdXN0b21lckV2ZW50c1JlcXVlc3QSHQoLY3VzdG9tZXJfaWQYASABKAlCCLpIBXIDsAEBEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCJoChpMaXN0Q3VzdG9tZXJFdmVudHNSZXNwb25zZRIxCgZldmVudHMYASADKAsyIS5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXJFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkifgoaV2F0Y2hDdXN0b21lckV2ZW50c1JlcXVlc3QSHQoMYWZ0ZXJfY3Vyc29yGAEgASgJQge6SARyAhhAEkEKBXR5cGVzGAIgAygOMh0uZmluaHViLmN1c3RvbWVyLnYxLkV2ZW50VHlwZUITukgQkgENEBQYASIHggEEEAEgACKQAQobV2F0Y2hDdXN0b21lckV2ZW50c1Jlc3BvbnNlEjIKBWV2ZW50GAEgASgLMiEuZmluaHViLmN1c3RvbWVyLnYxLkN1c3RvbWVyRXZlbnRIABIyCgloZWFydGJlYXQYAiABKAsyHS5maW5odWIuY3VzdG9tZXIudjEuSGVhcnRiZWF0SABCCQoHbWVzc2FnZSJPCglIZWFydGJlYXQSDgoGY3Vyc29yGAEgASgJEjIKDmhlYXJ0YmVhdF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIqChJHZXRDdXN0b21lclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIkUKE0dldEN1c3RvbWVyUmVzcG9uc2USLgoIY3VzdG9tZXIYASABKAsyHC5maW5odWIuY3VzdG9tZXIudjEuQ3VzdG9tZXIyrgsKD0N1c3RvbWVyU2VydmljZRJnCg5DcmVhdGVDdXN0b21lchIpLmZpbmh1Yi5jdXN0b21lci52MS5DcmVhdGVDdXN0b21lclJlcXVlc3QaKi5maW5odWIuY3VzdG9tZXIudjEuQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRJjCgtHZXRDdXN0b21lchImLmZpbmh1Yi5jdXN0b21lci52MS5HZXRDdXN0b21lclJlcXVlc3QaJy5maW5odWIuY3VzdG9tZXIudjEuR2V0Q3VzdG9tZXJSZXNwb25zZSIDkAIBEocBChdHZXRDdXN0b21lclJlcXVpcmVtZW50cxIyLmZpbmh1Yi5jdXN0b21lci52MS5HZXRDdXN0b21lclJlcXVpcmVtZW50c1JlcXVlc3QaMy5maW5odWIuY3VzdG9tZXIudjEuR2V0Q3VzdG9tZXJSZXF1aXJlbWVudHNSZXNwb25zZSIDkAIBEmkKDUxpc3RDdXN0b21lcnMSKC5maW5odWIuY3VzdG9tZXIudjEuTGlzdEN1c3RvbWVyc1JlcXVlc3QaKS5maW5odWIuY3VzdG9tZXIudjEuTGlzdEN1c3RvbWVyc1Jlc3BvbnNlIgOQAgESZwoOVXBkYXRlQ3VzdG9tZXISKS5maW5odWIuY3VzdG9tZXIudjEuVXBkYXRlQ3VzdG9tZXJSZXF1ZXN0GiouZmluaHViLmN1c3RvbWVyLnYxLlVwZGF0ZUN1c3RvbWVyUmVzcG9uc2USbQoQQWN0aXZhdGVDdXN0b21lchIrLmZpbmh1Yi5jdXN0b21lci52MS5BY3RpdmF0ZUN1c3RvbWVyUmVxdWVzdBosLmZpbmh1Yi5jdXN0b21lci52MS5BY3RpdmF0ZUN1c3RvbWVyUmVzcG9uc2USagoPU3VzcGVuZEN1c3RvbWVyEiouZmluaHViLmN1c3RvbWVyLnYxLlN1c3BlbmRDdXN0b21lclJlcXVlc3QaKy5maW5odWIuY3VzdG9tZXIudjEuU3VzcGVuZEN1c3RvbWVyUmVzcG9uc2USZAoNQ2xvc2VDdXN0b21lchIoLmZpbmh1Yi5jdXN0b21lci52MS5DbG9zZUN1c3RvbWVyUmVxdWVzdBopLmZpbmh1Yi5jdXN0b21lci52MS5DbG9zZUN1c3RvbWVyUmVzcG9uc2USaQoNRXJhc2VDdXN0b21lchIoLmZpbmh1Yi5jdXN0b21lci52MS5FcmFzZUN1c3RvbWVyUmVxdWVzdBopLmZpbmh1Yi5jdXN0b21lci52MS5FcmFzZUN1c3RvbWVyUmVzcG9uc2UiA5ACAhJhCgxMaW5rQ3VzdG9tZXISJy5maW5odWIuY3VzdG9tZXIudjEuTGlua0N1c3RvbWVyUmVxdWVzdBooLmZpbmh1Yi5jdXN0b21lci52MS5MaW5rQ3VzdG9tZXJSZXNwb25zZRJnCg5VbmxpbmtDdXN0b21lchIpLmZpbmh1Yi5jdXN0b21lci52MS5VbmxpbmtDdXN0b21lclJlcXVlc3QaKi5maW5odWIuY3VzdG9tZXIudjEuVW5saW5rQ3VzdG9tZXJSZXNwb25zZRJ4ChJMaXN0Q3VzdG9tZXJFdmVudHMSLS5maW5odWIuY3VzdG9tZXIudjEuTGlzdEN1c3RvbWVyRXZlbnRzUmVxdWVzdBouLmZpbmh1Yi5jdXN0b21lci52MS5MaXN0Q3VzdG9tZXJFdmVudHNSZXNwb25zZSIDkAIBEn0KE1dhdGNoQ3VzdG9tZXJFdmVudHMSLi5maW5odWIuY3VzdG9tZXIudjEuV2F0Y2hDdXN0b21lckV2ZW50c1JlcXVlc3QaLy5maW5odWIuY3VzdG9tZXIudjEuV2F0Y2hDdXN0b21lckV2ZW50c1Jlc3BvbnNlIgOQAgEwAWIGcHJvdG8z", [file_buf_validate_validate, file_finhub_customer_v1_customer, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Request of CustomerService.CreateCustomer.
@@ -137,6 +137,15 @@ export type ListCustomersRequest = Message<"finhub.customer.v1.ListCustomersRequ
    * @generated from field: google.protobuf.Timestamp created_before = 9;
    */
   createdBefore?: Timestamp | undefined;
+
+  /**
+   * Only customers with this government identifier (individual.national_id or business.tax_id):
+   * type and value, compared exactly after removing spaces, dots, dashes and slashes and in
+   * upper case. Answered from a keyed blind index: identifiers are stored encrypted.
+   *
+   * @generated from field: finhub.customer.v1.GovernmentIdentifier identifier = 10;
+   */
+  identifier?: GovernmentIdentifier | undefined;
 };
 
 /**
@@ -421,6 +430,14 @@ export type CloseCustomerRequest = Message<"finhub.customer.v1.CloseCustomerRequ
    * @generated from field: string request_id = 5;
    */
   requestId: string;
+
+  /**
+   * Optional. Also erase the customer's personal data, in the same transaction (as
+   * EraseCustomer). Irreversible.
+   *
+   * @generated from field: bool erase_personal_data = 6;
+   */
+  erasePersonalData: boolean;
 };
 
 /**
@@ -429,6 +446,55 @@ export type CloseCustomerRequest = Message<"finhub.customer.v1.CloseCustomerRequ
  */
 export const CloseCustomerRequestSchema: GenMessage<CloseCustomerRequest> = /*@__PURE__*/
   messageDesc(file_finhub_customer_v1_customer_service, 10);
+
+/**
+ * Request of CustomerService.EraseCustomer.
+ *
+ * @generated from message finhub.customer.v1.EraseCustomerRequest
+ */
+export type EraseCustomerRequest = Message<"finhub.customer.v1.EraseCustomerRequest"> & {
+  /**
+   * Required. The customer's UUID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Optional. Applies only if this is the current etag (ABORTED otherwise).
+   *
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message finhub.customer.v1.EraseCustomerRequest.
+ * Use `create(EraseCustomerRequestSchema)` to create a new message.
+ */
+export const EraseCustomerRequestSchema: GenMessage<EraseCustomerRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 11);
+
+/**
+ * Response of CustomerService.EraseCustomer.
+ *
+ * @generated from message finhub.customer.v1.EraseCustomerResponse
+ */
+export type EraseCustomerResponse = Message<"finhub.customer.v1.EraseCustomerResponse"> & {
+  /**
+   * The customer as kept: personal fields empty, erase_time set.
+   *
+   * @generated from field: finhub.customer.v1.Customer customer = 1;
+   */
+  customer?: Customer | undefined;
+};
+
+/**
+ * Describes the message finhub.customer.v1.EraseCustomerResponse.
+ * Use `create(EraseCustomerResponseSchema)` to create a new message.
+ */
+export const EraseCustomerResponseSchema: GenMessage<EraseCustomerResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_customer_v1_customer_service, 12);
 
 /**
  * Response of CustomerService.CloseCustomer.
@@ -449,7 +515,7 @@ export type CloseCustomerResponse = Message<"finhub.customer.v1.CloseCustomerRes
  * Use `create(CloseCustomerResponseSchema)` to create a new message.
  */
 export const CloseCustomerResponseSchema: GenMessage<CloseCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 11);
+  messageDesc(file_finhub_customer_v1_customer_service, 13);
 
 /**
  * Request of CustomerService.LinkCustomer.
@@ -491,7 +557,7 @@ export type LinkCustomerRequest = Message<"finhub.customer.v1.LinkCustomerReques
  * Use `create(LinkCustomerRequestSchema)` to create a new message.
  */
 export const LinkCustomerRequestSchema: GenMessage<LinkCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 12);
+  messageDesc(file_finhub_customer_v1_customer_service, 14);
 
 /**
  * Response of CustomerService.LinkCustomer.
@@ -512,7 +578,7 @@ export type LinkCustomerResponse = Message<"finhub.customer.v1.LinkCustomerRespo
  * Use `create(LinkCustomerResponseSchema)` to create a new message.
  */
 export const LinkCustomerResponseSchema: GenMessage<LinkCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 13);
+  messageDesc(file_finhub_customer_v1_customer_service, 15);
 
 /**
  * Request of CustomerService.UnlinkCustomer.
@@ -561,7 +627,7 @@ export type UnlinkCustomerRequest = Message<"finhub.customer.v1.UnlinkCustomerRe
  * Use `create(UnlinkCustomerRequestSchema)` to create a new message.
  */
 export const UnlinkCustomerRequestSchema: GenMessage<UnlinkCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 14);
+  messageDesc(file_finhub_customer_v1_customer_service, 16);
 
 /**
  * Response of CustomerService.UnlinkCustomer.
@@ -582,7 +648,7 @@ export type UnlinkCustomerResponse = Message<"finhub.customer.v1.UnlinkCustomerR
  * Use `create(UnlinkCustomerResponseSchema)` to create a new message.
  */
 export const UnlinkCustomerResponseSchema: GenMessage<UnlinkCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 15);
+  messageDesc(file_finhub_customer_v1_customer_service, 17);
 
 /**
  * Request of CustomerService.GetCustomerRequirements.
@@ -603,7 +669,7 @@ export type GetCustomerRequirementsRequest = Message<"finhub.customer.v1.GetCust
  * Use `create(GetCustomerRequirementsRequestSchema)` to create a new message.
  */
 export const GetCustomerRequirementsRequestSchema: GenMessage<GetCustomerRequirementsRequest> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 16);
+  messageDesc(file_finhub_customer_v1_customer_service, 18);
 
 /**
  * Response of CustomerService.GetCustomerRequirements.
@@ -631,7 +697,7 @@ export type GetCustomerRequirementsResponse = Message<"finhub.customer.v1.GetCus
  * Use `create(GetCustomerRequirementsResponseSchema)` to create a new message.
  */
 export const GetCustomerRequirementsResponseSchema: GenMessage<GetCustomerRequirementsResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 17);
+  messageDesc(file_finhub_customer_v1_customer_service, 19);
 
 /**
  * Request of CustomerService.ListCustomerEvents.
@@ -666,7 +732,7 @@ export type ListCustomerEventsRequest = Message<"finhub.customer.v1.ListCustomer
  * Use `create(ListCustomerEventsRequestSchema)` to create a new message.
  */
 export const ListCustomerEventsRequestSchema: GenMessage<ListCustomerEventsRequest> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 18);
+  messageDesc(file_finhub_customer_v1_customer_service, 20);
 
 /**
  * Response of CustomerService.ListCustomerEvents.
@@ -694,7 +760,7 @@ export type ListCustomerEventsResponse = Message<"finhub.customer.v1.ListCustome
  * Use `create(ListCustomerEventsResponseSchema)` to create a new message.
  */
 export const ListCustomerEventsResponseSchema: GenMessage<ListCustomerEventsResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 19);
+  messageDesc(file_finhub_customer_v1_customer_service, 21);
 
 /**
  * Request of CustomerService.WatchCustomerEvents.
@@ -722,7 +788,7 @@ export type WatchCustomerEventsRequest = Message<"finhub.customer.v1.WatchCustom
  * Use `create(WatchCustomerEventsRequestSchema)` to create a new message.
  */
 export const WatchCustomerEventsRequestSchema: GenMessage<WatchCustomerEventsRequest> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 20);
+  messageDesc(file_finhub_customer_v1_customer_service, 22);
 
 /**
  * A message of CustomerService.WatchCustomerEvents.
@@ -760,7 +826,7 @@ export type WatchCustomerEventsResponse = Message<"finhub.customer.v1.WatchCusto
  * Use `create(WatchCustomerEventsResponseSchema)` to create a new message.
  */
 export const WatchCustomerEventsResponseSchema: GenMessage<WatchCustomerEventsResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 21);
+  messageDesc(file_finhub_customer_v1_customer_service, 23);
 
 /**
  * Sent on idle streams.
@@ -788,7 +854,7 @@ export type Heartbeat = Message<"finhub.customer.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 22);
+  messageDesc(file_finhub_customer_v1_customer_service, 24);
 
 /**
  * Request of CustomerService.GetCustomer.
@@ -809,7 +875,7 @@ export type GetCustomerRequest = Message<"finhub.customer.v1.GetCustomerRequest"
  * Use `create(GetCustomerRequestSchema)` to create a new message.
  */
 export const GetCustomerRequestSchema: GenMessage<GetCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 23);
+  messageDesc(file_finhub_customer_v1_customer_service, 25);
 
 /**
  * Response of CustomerService.GetCustomer.
@@ -830,7 +896,7 @@ export type GetCustomerResponse = Message<"finhub.customer.v1.GetCustomerRespons
  * Use `create(GetCustomerResponseSchema)` to create a new message.
  */
 export const GetCustomerResponseSchema: GenMessage<GetCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_finhub_customer_v1_customer_service, 24);
+  messageDesc(file_finhub_customer_v1_customer_service, 26);
 
 /**
  * Registers and reads a tenant's customers.
@@ -950,6 +1016,18 @@ export const CustomerService: GenService<{
     methodKind: "unary";
     input: typeof CloseCustomerRequestSchema;
     output: typeof CloseCustomerResponseSchema;
+  },
+  /**
+   * Erases the personal data of a CLOSED customer (right to erasure): see Customer.erase_time
+   * for what is kept. Not closed: FAILED_PRECONDITION (reason CUSTOMER_NOT_CLOSED). Erasing an
+   * erased customer returns it unchanged. Irreversible.
+   *
+   * @generated from rpc finhub.customer.v1.CustomerService.EraseCustomer
+   */
+  eraseCustomer: {
+    methodKind: "unary";
+    input: typeof EraseCustomerRequestSchema;
+    output: typeof EraseCustomerResponseSchema;
   },
   /**
    * Records that another FinHub service holds a record of this customer (a KYC case, a wallet,

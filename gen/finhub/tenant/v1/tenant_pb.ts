@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file finhub/tenant/v1/tenant.proto.
  */
 export const file_finhub_tenant_v1_tenant: GenFile = /*@__PURE__*/
-  fileDesc("Ch1maW5odWIvdGVuYW50L3YxL3RlbmFudC5wcm90bxIQZmluaHViLnRlbmFudC52MSLPBAoGVGVuYW50EgoKAmlkGAEgASgJEnoKDGRpc3BsYXlfbmFtZRgCIAEoCUJkukhhugFWCg5zdHJpbmcudHJpbW1lZBIlbXVzdCBub3Qgc3RhcnQgb3IgZW5kIHdpdGggd2hpdGVzcGFjZRoddGhpcy5tYXRjaGVzKCdeXFxTKC4qXFxTKT8kJynIAQFyAxjIARIMCgRldGFnGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQQoTdmVyaWZpY2F0aW9uX3BvbGljeRgGIAEoCzIkLmZpbmh1Yi50ZW5hbnQudjEuVmVyaWZpY2F0aW9uUG9saWN5EkAKCGNoYW5uZWxzGAcgAygOMhkuZmluaHViLnRlbmFudC52MS5DaGFubmVsQhO6SBCSAQ0QAhgBIgeCAQQQASAAEjsKFmNvdW50cmllc19vZl9vcGVyYXRpb24YCCADKAlCG7pIGJIBFRD6ARgBIg5yDDIKXltBLVpdezJ9JBJOCg9yZXF1aXJlZF9maWVsZHMYCSADKAlCNbpIMpIBLxAyGAEiKXInMiVeW2Etel1bYS16MC05X10qKFwuW2Etel1bYS16MC05X10qKT8kEjsKDGNvcnNfb3JpZ2lucxgKIAMoCUIlukgikgEfEBQYASIZchcYyAEyEl5odHRwcz86Ly9bXi9cc10rJCLJAQoSVmVyaWZpY2F0aW9uUG9saWN5EiEKC2NvZGVfbGVuZ3RoGAEgASgFQgy6SAnYAQEaBBgKKAYSPAoIY29kZV90dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CD7pIDKoBCSIDCIgOMgIIeBIiCgxtYXhfYXR0ZW1wdHMYAyABKAVCDLpICdgBARoEGAooAxIuChZzZW5kX2J1ZGdldF9wZXJfbWludXRlGAQgASgFQg66SAvYAQEaBhigjQYoASK4AQoGQXBpS2V5EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIdCgxkaXNwbGF5X25hbWUYAyABKAlCB7pIBHICGGQSDgoGcHJlZml4GAQgASgJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqRAoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASDwoLQ0hBTk5FTF9CMkMQARIPCgtDSEFOTkVMX0IyQhACYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1maW5odWIvdGVuYW50L3YxL3RlbmFudC5wcm90bxIQZmluaHViLnRlbmFudC52MSLPBAoGVGVuYW50EgoKAmlkGAEgASgJEnoKDGRpc3BsYXlfbmFtZRgCIAEoCUJkukhhugFWCg5zdHJpbmcudHJpbW1lZBIlbXVzdCBub3Qgc3RhcnQgb3IgZW5kIHdpdGggd2hpdGVzcGFjZRoddGhpcy5tYXRjaGVzKCdeXFxTKC4qXFxTKT8kJynIAQFyAxjIARIMCgRldGFnGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQQoTdmVyaWZpY2F0aW9uX3BvbGljeRgGIAEoCzIkLmZpbmh1Yi50ZW5hbnQudjEuVmVyaWZpY2F0aW9uUG9saWN5EkAKCGNoYW5uZWxzGAcgAygOMhkuZmluaHViLnRlbmFudC52MS5DaGFubmVsQhO6SBCSAQ0QAhgBIgeCAQQQASAAEjsKFmNvdW50cmllc19vZl9vcGVyYXRpb24YCCADKAlCG7pIGJIBFRD6ARgBIg5yDDIKXltBLVpdezJ9JBJOCg9yZXF1aXJlZF9maWVsZHMYCSADKAlCNbpIMpIBLxAyGAEiKXInMiVeW2Etel1bYS16MC05X10qKFwuW2Etel1bYS16MC05X10qKT8kEjsKDGNvcnNfb3JpZ2lucxgKIAMoCUIlukgikgEfEBQYASIZchcYyAEyEl5odHRwcz86Ly9bXi9cc10rJCLJAQoSVmVyaWZpY2F0aW9uUG9saWN5EiEKC2NvZGVfbGVuZ3RoGAEgASgFQgy6SAnYAQEaBBgKKAYSPAoIY29kZV90dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CD7pIDKoBCSIDCIgOMgIIeBIiCgxtYXhfYXR0ZW1wdHMYAyABKAVCDLpICdgBARoEGAooAxIuChZzZW5kX2J1ZGdldF9wZXJfbWludXRlGAQgASgFQg66SAvYAQEaBhigjQYoASLgAgoGQXBpS2V5EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIdCgxkaXNwbGF5X25hbWUYAyABKAlCB7pIBHICGGQSDgoGcHJlZml4GAQgASgJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQgoGc2NvcGVzGAcgAygOMh0uZmluaHViLnRlbmFudC52MS5BcGlLZXlTY29wZUITukgQkgENEAMYASIHggEEEAEgABIvCgtleHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbGFzdF91c2VfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqRAoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASDwoLQ0hBTk5FTF9CMkMQARIPCgtDSEFOTkVMX0IyQhACKncKC0FwaUtleVNjb3BlEh0KGUFQSV9LRVlfU0NPUEVfVU5TUEVDSUZJRUQQABIWChJBUElfS0VZX1NDT1BFX1JFQUQQARIXChNBUElfS0VZX1NDT1BFX1dSSVRFEAISGAoUQVBJX0tFWV9TQ09QRV9WRVJJRlkQA2IGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A tenant of FinHub: a fintech, bank or marketplace that registers its own customers.
@@ -201,6 +201,31 @@ export type ApiKey = Message<"finhub.tenant.v1.ApiKey"> & {
    * @generated from field: google.protobuf.Timestamp revoke_time = 6;
    */
   revokeTime?: Timestamp | undefined;
+
+  /**
+   * Optional. What the key may do (least privilege): a call outside its scopes fails with
+   * PERMISSION_DENIED (reason API_KEY_SCOPE_INSUFFICIENT, metadata "required_scope"). Empty on
+   * create means all three.
+   *
+   * @generated from field: repeated finhub.tenant.v1.ApiKeyScope scopes = 7;
+   */
+  scopes: ApiKeyScope[];
+
+  /**
+   * Optional. When the key stops working: calls after it fail with UNAUTHENTICATED (reason
+   * API_KEY_EXPIRED). Unset: the key works until revoked. Must be in the future on create.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 8;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Output only. About when the key last authenticated a call (recorded at most once a minute);
+   * unset if never used. Tells which keys a rotation still has to switch.
+   *
+   * @generated from field: google.protobuf.Timestamp last_use_time = 9;
+   */
+  lastUseTime?: Timestamp | undefined;
 };
 
 /**
@@ -243,4 +268,47 @@ export enum Channel {
  */
 export const ChannelSchema: GenEnum<Channel> = /*@__PURE__*/
   enumDesc(file_finhub_tenant_v1_tenant, 0);
+
+/**
+ * What an API key may do.
+ *
+ * @generated from enum finhub.tenant.v1.ApiKeyScope
+ */
+export enum ApiKeyScope {
+  /**
+   * Never returned; not accepted.
+   *
+   * @generated from enum value: API_KEY_SCOPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * CustomerService reads: GetCustomer, GetCustomerRequirements, ListCustomers,
+   * ListCustomerEvents, WatchCustomerEvents.
+   *
+   * @generated from enum value: API_KEY_SCOPE_READ = 1;
+   */
+  READ = 1,
+
+  /**
+   * CustomerService changes: CreateCustomer, UpdateCustomer, the lifecycle RPCs, EraseCustomer,
+   * LinkCustomer, UnlinkCustomer.
+   *
+   * @generated from enum value: API_KEY_SCOPE_WRITE = 2;
+   */
+  WRITE = 2,
+
+  /**
+   * VerificationService: sending and checking one-time codes.
+   *
+   * @generated from enum value: API_KEY_SCOPE_VERIFY = 3;
+   */
+  VERIFY = 3,
+}
+
+/**
+ * Describes the enum finhub.tenant.v1.ApiKeyScope.
+ */
+export const ApiKeyScopeSchema: GenEnum<ApiKeyScope> = /*@__PURE__*/
+  enumDesc(file_finhub_tenant_v1_tenant, 1);
 

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file finhub/tenant/v1/tenant_service.proto.
  */
 export const file_finhub_tenant_v1_tenant_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVmaW5odWIvdGVuYW50L3YxL3RlbmFudF9zZXJ2aWNlLnByb3RvEhBmaW5odWIudGVuYW50LnYxImgKE0NyZWF0ZVRlbmFudFJlcXVlc3QSMAoGdGVuYW50GAEgASgLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnRCBrpIA8gBARIfCgpyZXF1ZXN0X2lkGAIgASgJQgu6SAjYAQFyA7ABASJ4ChRDcmVhdGVUZW5hbnRSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC5maW5odWIudGVuYW50LnYxLlRlbmFudBIPCgdhcGlfa2V5GAIgASgJEiUKA2tleRgDIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5IigKEEdldFRlbmFudFJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIj0KEUdldFRlbmFudFJlc3BvbnNlEigKBnRlbmFudBgBIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuVGVuYW50IlEKEkxpc3RUZW5hbnRzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiWQoTTGlzdFRlbmFudHNSZXNwb25zZRIpCgd0ZW5hbnRzGAEgAygLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIngKE1VwZGF0ZVRlbmFudFJlcXVlc3QSMAoGdGVuYW50GAEgASgLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnRCBrpIA9gBAxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siQAoUVXBkYXRlVGVuYW50UmVzcG9uc2USKAoGdGVuYW50GAEgASgLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnQiegoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIbCgl0ZW5hbnRfaWQYASABKAlCCLpIBXIDsAEBEiUKA2tleRgCIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5Eh8KCnJlcXVlc3RfaWQYAyABKAlCC7pICNgBAXIDsAEBIk4KFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSJQoDa2V5GAIgASgLMhguZmluaHViLnRlbmFudC52MS5BcGlLZXkiUAoTUmV2b2tlQXBpS2V5UmVxdWVzdBIbCgl0ZW5hbnRfaWQYASABKAlCCLpIBXIDsAEBEhwKCmFwaV9rZXlfaWQYAiABKAlCCLpIBXIDsAEBIj0KFFJldm9rZUFwaUtleVJlc3BvbnNlEiUKA2tleRgBIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5MswECg1UZW5hbnRTZXJ2aWNlEl0KDENyZWF0ZVRlbmFudBIlLmZpbmh1Yi50ZW5hbnQudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBomLmZpbmh1Yi50ZW5hbnQudjEuQ3JlYXRlVGVuYW50UmVzcG9uc2USWQoJR2V0VGVuYW50EiIuZmluaHViLnRlbmFudC52MS5HZXRUZW5hbnRSZXF1ZXN0GiMuZmluaHViLnRlbmFudC52MS5HZXRUZW5hbnRSZXNwb25zZSIDkAIBEl8KC0xpc3RUZW5hbnRzEiQuZmluaHViLnRlbmFudC52MS5MaXN0VGVuYW50c1JlcXVlc3QaJS5maW5odWIudGVuYW50LnYxLkxpc3RUZW5hbnRzUmVzcG9uc2UiA5ACARJdCgxVcGRhdGVUZW5hbnQSJS5maW5odWIudGVuYW50LnYxLlVwZGF0ZVRlbmFudFJlcXVlc3QaJi5maW5odWIudGVuYW50LnYxLlVwZGF0ZVRlbmFudFJlc3BvbnNlEl0KDENyZWF0ZUFwaUtleRIlLmZpbmh1Yi50ZW5hbnQudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBomLmZpbmh1Yi50ZW5hbnQudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USYgoMUmV2b2tlQXBpS2V5EiUuZmluaHViLnRlbmFudC52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiYuZmluaHViLnRlbmFudC52MS5SZXZva2VBcGlLZXlSZXNwb25zZSIDkAICYgZwcm90bzM", [file_buf_validate_validate, file_finhub_tenant_v1_tenant, file_google_protobuf_field_mask]);
+  fileDesc("CiVmaW5odWIvdGVuYW50L3YxL3RlbmFudF9zZXJ2aWNlLnByb3RvEhBmaW5odWIudGVuYW50LnYxImgKE0NyZWF0ZVRlbmFudFJlcXVlc3QSMAoGdGVuYW50GAEgASgLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnRCBrpIA8gBARIfCgpyZXF1ZXN0X2lkGAIgASgJQgu6SAjYAQFyA7ABASJ4ChRDcmVhdGVUZW5hbnRSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC5maW5odWIudGVuYW50LnYxLlRlbmFudBIPCgdhcGlfa2V5GAIgASgJEiUKA2tleRgDIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5IigKEEdldFRlbmFudFJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIj0KEUdldFRlbmFudFJlc3BvbnNlEigKBnRlbmFudBgBIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuVGVuYW50IlEKEkxpc3RUZW5hbnRzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiWQoTTGlzdFRlbmFudHNSZXNwb25zZRIpCgd0ZW5hbnRzGAEgAygLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIngKE1VwZGF0ZVRlbmFudFJlcXVlc3QSMAoGdGVuYW50GAEgASgLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnRCBrpIA9gBAxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siQAoUVXBkYXRlVGVuYW50UmVzcG9uc2USKAoGdGVuYW50GAEgASgLMhguZmluaHViLnRlbmFudC52MS5UZW5hbnQiegoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIbCgl0ZW5hbnRfaWQYASABKAlCCLpIBXIDsAEBEiUKA2tleRgCIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5Eh8KCnJlcXVlc3RfaWQYAyABKAlCC7pICNgBAXIDsAEBIk4KFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSJQoDa2V5GAIgASgLMhguZmluaHViLnRlbmFudC52MS5BcGlLZXkiUAoTUmV2b2tlQXBpS2V5UmVxdWVzdBIbCgl0ZW5hbnRfaWQYASABKAlCCLpIBXIDsAEBEhwKCmFwaV9rZXlfaWQYAiABKAlCCLpIBXIDsAEBIj0KFFJldm9rZUFwaUtleVJlc3BvbnNlEiUKA2tleRgBIAEoCzIYLmZpbmh1Yi50ZW5hbnQudjEuQXBpS2V5Im4KEkxpc3RBcGlLZXlzUmVxdWVzdBIbCgl0ZW5hbnRfaWQYASABKAlCCLpIBXIDsAEBEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCJWChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiYKBGtleXMYASADKAsyGC5maW5odWIudGVuYW50LnYxLkFwaUtleRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyrQUKDVRlbmFudFNlcnZpY2USXQoMQ3JlYXRlVGVuYW50EiUuZmluaHViLnRlbmFudC52MS5DcmVhdGVUZW5hbnRSZXF1ZXN0GiYuZmluaHViLnRlbmFudC52MS5DcmVhdGVUZW5hbnRSZXNwb25zZRJZCglHZXRUZW5hbnQSIi5maW5odWIudGVuYW50LnYxLkdldFRlbmFudFJlcXVlc3QaIy5maW5odWIudGVuYW50LnYxLkdldFRlbmFudFJlc3BvbnNlIgOQAgESXwoLTGlzdFRlbmFudHMSJC5maW5odWIudGVuYW50LnYxLkxpc3RUZW5hbnRzUmVxdWVzdBolLmZpbmh1Yi50ZW5hbnQudjEuTGlzdFRlbmFudHNSZXNwb25zZSIDkAIBEl0KDFVwZGF0ZVRlbmFudBIlLmZpbmh1Yi50ZW5hbnQudjEuVXBkYXRlVGVuYW50UmVxdWVzdBomLmZpbmh1Yi50ZW5hbnQudjEuVXBkYXRlVGVuYW50UmVzcG9uc2USXQoMQ3JlYXRlQXBpS2V5EiUuZmluaHViLnRlbmFudC52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiYuZmluaHViLnRlbmFudC52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJiCgxSZXZva2VBcGlLZXkSJS5maW5odWIudGVuYW50LnYxLlJldm9rZUFwaUtleVJlcXVlc3QaJi5maW5odWIudGVuYW50LnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIgOQAgISXwoLTGlzdEFwaUtleXMSJC5maW5odWIudGVuYW50LnYxLkxpc3RBcGlLZXlzUmVxdWVzdBolLmZpbmh1Yi50ZW5hbnQudjEuTGlzdEFwaUtleXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_buf_validate_validate, file_finhub_tenant_v1_tenant, file_google_protobuf_field_mask]);
 
 /**
  * Request of TenantService.CreateTenant.
@@ -246,7 +246,7 @@ export type CreateApiKeyRequest = Message<"finhub.tenant.v1.CreateApiKeyRequest"
   tenantId: string;
 
   /**
-   * Optional. The key's label; output-only fields are ignored.
+   * Optional. The key's label, scopes (empty = all) and expiry; output-only fields are ignored.
    *
    * @generated from field: finhub.tenant.v1.ApiKey key = 2;
    */
@@ -345,6 +345,69 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
   messageDesc(file_finhub_tenant_v1_tenant_service, 11);
 
 /**
+ * Request of TenantService.ListApiKeys.
+ *
+ * @generated from message finhub.tenant.v1.ListApiKeysRequest
+ */
+export type ListApiKeysRequest = Message<"finhub.tenant.v1.ListApiKeysRequest"> & {
+  /**
+   * Required. The tenant whose keys to list.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * Optional. Maximum number of keys to return: default 50, at most 500.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * Optional. The `next_page_token` of a previous call with the same tenant.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message finhub.tenant.v1.ListApiKeysRequest.
+ * Use `create(ListApiKeysRequestSchema)` to create a new message.
+ */
+export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
+  messageDesc(file_finhub_tenant_v1_tenant_service, 12);
+
+/**
+ * Response of TenantService.ListApiKeys.
+ *
+ * @generated from message finhub.tenant.v1.ListApiKeysResponse
+ */
+export type ListApiKeysResponse = Message<"finhub.tenant.v1.ListApiKeysResponse"> & {
+  /**
+   * Keys, newest first.
+   *
+   * @generated from field: repeated finhub.tenant.v1.ApiKey keys = 1;
+   */
+  keys: ApiKey[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message finhub.tenant.v1.ListApiKeysResponse.
+ * Use `create(ListApiKeysResponseSchema)` to create a new message.
+ */
+export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
+  messageDesc(file_finhub_tenant_v1_tenant_service, 13);
+
+/**
  * Tenant administration for FinHub operators.
  *
  * Every call requires the metadata `authorization: Bearer <admin token>` (the service's
@@ -430,6 +493,17 @@ export const TenantService: GenService<{
     methodKind: "unary";
     input: typeof RevokeApiKeyRequestSchema;
     output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * Lists a tenant's API keys, newest first, revoked ones included (with revoke_time): names,
+   * prefixes, scopes, expiry and last use, never secrets. Unknown tenant: NOT_FOUND.
+   *
+   * @generated from rpc finhub.tenant.v1.TenantService.ListApiKeys
+   */
+  listApiKeys: {
+    methodKind: "unary";
+    input: typeof ListApiKeysRequestSchema;
+    output: typeof ListApiKeysResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_finhub_tenant_v1_tenant_service, 0);

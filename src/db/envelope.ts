@@ -1,0 +1,161 @@
+// Envelope encryption of personal data (docs/compliance.md, "Encryption at rest").
+//
+// - Each tenant has one random 256-bit data key (DEK) in tenant_data_keys, stored WRAPPED by the
+//   master key (AES-256-GCM, associated data naming the tenant): "w1.<master key id>.<iv>.<ct>.<tag>".
+//   The master key (CUSTOMERMS_MASTER_KEY) never touches the data itself, so rotating it rewraps
+//   one small row per tenant (`npm run rotate-master-key`); earlier master keys stay readable
+//   while listed in CUSTOMERMS_MASTER_KEY_PREVIOUS.
+// - Values are sealed with the tenant's DEK: AES-256-GCM, a fresh 96-bit IV each time, and
+//   associated data = tenant/customer/field, so a ciphertext moved to another row or field fails
+//   to open (an error, never someone else's data). Format "v2.<data key id>.<iv>.<ct>.<tag>".
+// - A keyed blind index (HMAC-SHA256 under a key derived from the DEK) keeps exact-match lookups
+//   possible without storing or comparing plaintext.
+// Values sealed before envelope encryption ("v1.", directly under a master key) still open.
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import { TenantDataKeyEntity, type TenantDataKeyRow } from "../tenants/tenant.entity.js";
+
+export class DecryptionError extends Error {
+  override name = "DecryptionError";
+}
+
+export function parseMasterKey(base64: string): Buffer {
+  const key = Buffer.from(base64, "base64");
+  if (key.length !== 32) throw new Error("a master key must be 32 bytes, base64-encoded");
+  return key;
+}
+
+const keyIdOf = (key: Buffer) => createHash("sha256").update(key).digest("hex").slice(0, 8);
+
+/** The current master key and the earlier ones still accepted for unwrapping. */
+export interface MasterKeyring {
+  readonly currentId: string;
+  readonly current: Buffer;
+  get(id: string): Buffer | undefined;
+}
+
+export function createKeyring(current: Buffer, previous: readonly Buffer[] = []): MasterKeyring {
+  const byId = new Map<string, Buffer>();
+  for (const k of [...previous, current]) byId.set(keyIdOf(k), k);
+  return { currentId: keyIdOf(current), current, get: (id) => byId.get(id) };
+}
+
+function gcmSeal(key: Buffer, plaintext: Buffer, aad: string, prefix: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", key, iv);
+  cipher.setAAD(Buffer.from(aad));
+  const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return [prefix, iv.toString("base64url"), ct.toString("base64url"), cipher.getAuthTag().toString("base64url")].join(".");
+}
+
+function gcmOpen(key: Buffer, iv: string, ct: string, tag: string, aad: string): Buffer {
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"));
+    decipher.setAAD(Buffer.from(aad));
+    decipher.setAuthTag(Buffer.from(tag, "base64url"));
+    return Buffer.concat([decipher.update(Buffer.from(ct, "base64url")), decipher.final()]);
+  } catch {
+    // Wrong key, wrong row/field (associated data) or tampered: never say which, never the value.
+    throw new DecryptionError("a sealed value failed authentication: it does not belong here or was altered");
+  }
+}
+
+const dekAad = (tenantId: string) => `customerms/data-key/${tenantId}`;
+
+export function wrapDataKey(ring: MasterKeyring, tenantId: string, dek: Buffer): string {
+  return gcmSeal(ring.current, dek, dekAad(tenantId), `w1.${ring.currentId}`);
+}
+
+export function unwrapDataKey(ring: MasterKeyring, tenantId: string, wrapped: string): Buffer {
+  const [version, kid, iv, ct, tag] = wrapped.split(".");
+  const key = kid === undefined ? undefined : ring.get(kid);
+  if (version !== "w1" || key === undefined || iv === undefined || ct === undefined || tag === undefined) {
+    throw new DecryptionError(`the data key of tenant ${tenantId} is wrapped by an unknown master key (${kid ?? "?"}): is CUSTOMERMS_MASTER_KEY_PREVIOUS missing it?`);
+  }
+  return gcmOpen(key, iv, ct, tag, dekAad(tenantId));
+}
+
+/** Seals and opens one tenant's values. `aad` names where the value lives: tenant/customer/field. */
+export interface TenantCipher {
+  seal(plaintext: string, aad: string): string;
+  open(sealed: string, aad: string): string;
+  sealBytes(plaintext: Uint8Array, aad: string): Buffer;
+  openBytes(sealed: Uint8Array, aad: string): Buffer;
+  /** Keyed blind index of a normalised value: equal inputs give equal outputs, nothing else. */
+  blindIndex(value: string): string;
+}
+
+/** The cipher of a stored data key row (unwrapped with the keyring). */
+export function cipherOf(ring: MasterKeyring, row: Pick<TenantDataKeyRow, "tenantId" | "keyId" | "wrappedKey">): TenantCipher {
+  return tenantCipher(ring, row.keyId, unwrapDataKey(ring, row.tenantId, row.wrappedKey));
+}
+
+function tenantCipher(ring: MasterKeyring, dekId: string, dek: Buffer): TenantCipher {
+  const indexKey = Buffer.from(hkdfSync("sha256", dek, Buffer.alloc(0), "customerms/blind-index/v1", 32));
+  const open = (sealed: string, aad: string): Buffer => {
+    const [version, kid, iv, ct, tag] = sealed.split(".");
+    if (iv === undefined || ct === undefined || tag === undefined) throw new DecryptionError("not a sealed value");
+    if (version === "v2" && kid === dekId) return gcmOpen(dek, iv, ct, tag, aad);
+    const legacy = version === "v1" && kid !== undefined ? ring.get(kid) : undefined;
+    if (legacy !== undefined) return gcmOpen(legacy, iv, ct, tag, aad);
+    throw new DecryptionError(`sealed with an unknown key (${version}.${kid})`);
+  };
+  return {
+    seal: (plaintext, aad) => gcmSeal(dek, Buffer.from(plaintext, "utf8"), aad, `v2.${dekId}`),
+    open: (sealed, aad) => open(sealed, aad).toString("utf8"),
+    sealBytes: (plaintext, aad) => Buffer.from(gcmSeal(dek, Buffer.from(plaintext), aad, `v2.${dekId}`), "ascii"),
+    openBytes: (sealed, aad) => open(Buffer.from(sealed).toString("ascii"), aad),
+    blindIndex: (value) => createHmac("sha256", indexKey).update(value).digest("base64url"),
+  };
+}
+
+const CACHE_MAX = 10_000;
+
+/**
+ * The tenants' data keys: read (and on first use created) inside the caller's tenant transaction,
+ * then kept unwrapped in memory. A DEK never changes (a master key rotation only rewraps it), so
+ * the cache needs no expiry.
+ */
+export class DataKeys {
+  private readonly cache = new Map<string, TenantCipher>();
+
+  constructor(
+    private readonly ring: MasterKeyring,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async forTenant(em: EntityManager, tenantId: string): Promise<TenantCipher> {
+    const cached = this.cache.get(tenantId);
+    if (cached !== undefined) return cached;
+    let row = await em.findOne(TenantDataKeyEntity, { tenantId }, { disableIdentityMap: true });
+    if (row === null) {
+      const dek = randomBytes(32);
+      const now = this.now();
+      const fresh: TenantDataKeyRow = { tenantId, keyId: `d${randomBytes(4).toString("hex")}`, wrappedKey: wrapDataKey(this.ring, tenantId, dek), createTime: now, updateTime: now };
+      // A concurrent first use may win the insert: then read the winner's key.
+      await em.execute(
+        `insert into tenant_data_keys (tenant_id, key_id, wrapped_key, create_time, update_time) values (?, ?, ?, ?, ?) on conflict (tenant_id) do nothing`,
+        [fresh.tenantId, fresh.keyId, fresh.wrappedKey, fresh.createTime, fresh.updateTime],
+        "run",
+      );
+      row = await em.findOneOrFail(TenantDataKeyEntity, { tenantId }, { disableIdentityMap: true });
+    }
+    const cipher = cipherOf(this.ring, row);
+    if (this.cache.size >= CACHE_MAX) this.cache.clear();
+    this.cache.set(tenantId, cipher);
+    return cipher;
+  }
+}
+
+/** Rewraps every tenant's data key under the current master key; returns how many changed. */
+export async function rewrapDataKeys(em: EntityManager, ring: MasterKeyring, now: Date): Promise<number> {
+  const rows = await em.find(TenantDataKeyEntity, {}, { disableIdentityMap: true });
+  let changed = 0;
+  for (const row of rows) {
+    if (row.wrappedKey.startsWith(`w1.${ring.currentId}.`)) continue;
+    const dek = unwrapDataKey(ring, row.tenantId, row.wrappedKey);
+    await em.nativeUpdate(TenantDataKeyEntity, { tenantId: row.tenantId }, { wrappedKey: wrapDataKey(ring, row.tenantId, dek), updateTime: now });
+    changed += 1;
+  }
+  return changed;
+}

@@ -128,6 +128,7 @@ export class DataKeys {
     const cached = this.cache.get(tenantId);
     if (cached !== undefined) return cached;
     let row = await em.findOne(TenantDataKeyEntity, { tenantId }, { disableIdentityMap: true });
+    let committed = row !== null;
     if (row === null) {
       const dek = randomBytes(32);
       const now = this.now();
@@ -139,10 +140,15 @@ export class DataKeys {
         "run",
       );
       row = await em.findOneOrFail(TenantDataKeyEntity, { tenantId }, { disableIdentityMap: true });
+      committed = row.keyId !== fresh.keyId; // another transaction's key, already committed
     }
     const cipher = cipherOf(this.ring, row);
-    if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(tenantId, cipher);
+    // A key inserted by THIS transaction is not cached: if the transaction rolls back, a cached
+    // copy would seal later values with a key that was never stored. The next read caches it.
+    if (committed) {
+      if (this.cache.size >= CACHE_MAX) this.cache.clear();
+      this.cache.set(tenantId, cipher);
+    }
     return cipher;
   }
 }

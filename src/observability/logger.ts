@@ -1,5 +1,5 @@
 // JSON logs with pino. Personal data, secrets and codes are redacted by key wherever they appear
-// (up to three levels deep), as a safety net: the code logs ids and outcomes, never payloads.
+// (up to four levels deep), as a safety net: the code logs ids and outcomes, never payloads.
 import { pino, type Logger } from "pino";
 
 const SENSITIVE_KEYS = [
@@ -28,9 +28,26 @@ const SENSITIVE_KEYS = [
   "tax_id",
   "dateOfBirth",
   "date_of_birth",
+  "middleName",
+  "middle_name",
+  "tradingName",
+  "trading_name",
+  "address",
+  "line1",
+  "line2",
+  "postalCode",
+  "postal_code",
+  "identifier",
+  "registrationNumber",
+  "registration_number",
+  "masterKey",
+  "master_key",
+  "wrappedKey",
+  "wrapped_key",
+  "cookie",
 ];
 
-const REDACT_PATHS = SENSITIVE_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]);
+const REDACT_PATHS = SENSITIVE_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`, `*.*.*.*.${k}`]);
 
 export type { Logger };
 

@@ -49,6 +49,9 @@ export async function startServer(
     CUSTOMERMS_MASTER_KEY: TEST_MASTER_KEY,
     CUSTOMERMS_MIGRATE_ON_START: "false",
     CUSTOMERMS_SHUTDOWN_GRACE_MS: "2000",
+    // Every test server sees every file's deliberate auth failures from 127.0.0.1 (one Redis
+    // counter per address): only the brute-force tests set a small limit.
+    CUSTOMERMS_AUTH_FAILURES_PER_MINUTE: "100000",
     LOG_LEVEL: "silent",
     ...(inject("redisUrl") ? { REDIS_URL: inject("redisUrl") } : {}),
     ...env,

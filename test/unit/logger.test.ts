@@ -34,4 +34,26 @@ describe("logger redaction", () => {
     expect(e.service).toBe("customerms");
     expect(e.level).toBe("info");
   });
+
+  it("redacts addresses, identifiers and key material down to the fifth level", () => {
+    const { logger, entries } = capture();
+    logger.info(
+      {
+        request: { customer: { business: { representatives: { dateOfBirth: "1970-01-02", middle_name: "Q" } } } },
+        customer: { address: { line1: "1 Main St", postal_code: "SW1A 1AA" }, identifier: "AB123456C" },
+        key: { wrapped_key: "w1.x", masterKey: "k" },
+        tenant_id: "kept",
+      },
+      "m",
+    );
+    const e = entries()[0]!;
+    expect(e.request.customer.business.representatives.dateOfBirth).toBe("[REDACTED]");
+    expect(e.request.customer.business.representatives.middle_name).toBe("[REDACTED]");
+    expect(e.customer.address).toBe("[REDACTED]");
+    expect(e.customer.identifier).toBe("[REDACTED]");
+    expect(e.key.wrapped_key).toBe("[REDACTED]");
+    expect(e.key.masterKey).toBe("[REDACTED]");
+    expect(e.tenant_id).toBe("kept");
+    expect(JSON.stringify(e)).not.toMatch(/1970-01-02|Main St|SW1A|AB123456C|w1\.x/);
+  });
 });

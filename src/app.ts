@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { resolveDevSecret } from "./db/dev-secret.js";
 import { createKeyring, DataKeys, parseMasterKey } from "./db/envelope.js";
 import { AuthFailures } from "./server/auth-failures.js";
+import { Metrics, type PoolStats } from "./observability/metrics.js";
 import { EventRepository } from "./events/event.repository.js";
 import { EventListener } from "./events/event.listener.js";
 import { EventService } from "./events/event.service.js";
@@ -41,6 +42,19 @@ export interface BuildOptions {
   readonly logger?: Logger;
   /** The clock of code expiry (tests move it forward instead of sleeping). */
   readonly clock?: () => Date;
+}
+
+interface TarnPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/** knex's tarn pool behind MikroORM (undefined before the first connection). */
+function knexPoolStats(database: Database): PoolStats | undefined {
+  const knex = (database.orm.em.getConnection() as unknown as { getKnex(): { client: { pool?: TarnPool } } }).getKnex();
+  const pool = knex.client.pool;
+  return pool ? { used: pool.numUsed(), free: pool.numFree(), pendingAcquires: pool.numPendingAcquires() } : undefined;
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
@@ -88,6 +102,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       logger.warn({ err: err.message }, "could not refresh tenant CORS origins; keeping the last known set"),
     );
     await cors.start();
+    const metrics = new Metrics({
+      pool: () => knexPoolStats(database),
+      redisReady: () => (redis === undefined ? undefined : redis.status === "ready" ? 1 : 0),
+    });
     const streamsShutdown = new AbortController();
     const shutdown = new AbortController();
     // Every in-flight call listens on it; the default limit of 10 would warn under load.
@@ -107,6 +125,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         streamsShutdown: streamsShutdown.signal,
         health,
         shutdownSignal: shutdown.signal,
+        metrics,
       }),
     );
     let closing: Promise<void> | undefined;

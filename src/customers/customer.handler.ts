@@ -116,6 +116,8 @@ export interface StreamSettings {
   readonly pollMs: number;
   /** Aborted when the server starts shutting down: open streams end with UNAVAILABLE. */
   readonly shutdown: AbortSignal;
+  /** Stream metrics: open streams and the delivery lag of each event. */
+  readonly observe?: { opened(): void; closed(): void; delivered(eventTime: Date): void };
 }
 
 export function customerHandlers(
@@ -151,8 +153,11 @@ export function customerHandlers(
       const afterSeq = decodeCursor(req.afterCursor, "after_cursor", tenantId);
       const types = new Set(req.types.map(eventTypeName).filter((t): t is string => t !== undefined));
       const signal = AbortSignal.any([call.signal, streams.shutdown]);
-      for await (const item of events.stream(tenantId, { afterSeq, types, signal, heartbeatMs: streams.heartbeatMs, pollMs: streams.pollMs, batch: 200 })) {
-        yield item.kind === "event"
+      streams.observe?.opened();
+      try {
+        for await (const item of events.stream(tenantId, { afterSeq, types, signal, heartbeatMs: streams.heartbeatMs, pollMs: streams.pollMs, batch: 200 })) {
+          if (item.kind === "event") streams.observe?.delivered(item.event.time);
+          yield item.kind === "event"
           ? { message: { case: "event" as const, value: eventToProto(item.event) } }
           : {
               message: {
@@ -160,6 +165,9 @@ export function customerHandlers(
                 value: { cursor: item.seq > 0 ? encodeCursor(item.seq, tenantId) : "", heartbeatTime: timestampFromDate(new Date()) },
               },
             };
+        }
+      } finally {
+        streams.observe?.closed();
       }
       if (streams.shutdown.aborted) {
         throw new AppError("UNAVAILABLE", "the server is shutting down: reconnect with your last cursor", { reason: "SERVER_SHUTTING_DOWN" });

@@ -1,9 +1,11 @@
-// One JSON log line per RPC: method, outcome code, duration, tenant. No payloads.
+// One JSON log line per RPC: method, outcome code, duration, tenant. No payloads. The same
+// outcome feeds the RPC metrics (observability/metrics.ts).
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { Middleware } from "./pipeline.js";
 
-export function loggingMiddleware(logger: Logger): Middleware {
+export function loggingMiddleware(logger: Logger, metrics?: Metrics): Middleware {
   return async (call, next) => {
     const start = process.hrtime.bigint();
     let code = "OK";
@@ -14,6 +16,7 @@ export function loggingMiddleware(logger: Logger): Middleware {
       throw err;
     } finally {
       const durationMs = Number(process.hrtime.bigint() - start) / 1e6;
+      metrics?.rpc(call.method.parent.typeName, call.method.name, code, durationMs / 1000);
       const p = call.principal;
       logger.info(
         {

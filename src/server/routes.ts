@@ -16,6 +16,7 @@ import { verificationHandlers } from "../verification/verification.handler.js";
 import type { EventService } from "../events/event.service.js";
 import type { VerificationService } from "../verification/verification.service.js";
 import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
 import { tenantHandlers } from "../tenants/tenant.handler.js";
 import type { TenantService } from "../tenants/tenant.service.js";
 import { authMiddleware, type Audience } from "./auth.js";
@@ -51,11 +52,12 @@ export interface RouteDeps {
   readonly health: HealthMonitor;
   readonly cors: CorsOrigins;
   readonly shutdownSignal: AbortSignal;
+  readonly metrics: Metrics;
 }
 
 export function createHandler(deps: RouteDeps) {
   const { config, logger } = deps;
-  const shared = { logging: loggingMiddleware(logger), errors: errorMiddleware(logger), validation: validationMiddleware() };
+  const shared = { logging: loggingMiddleware(logger, deps.metrics), errors: errorMiddleware(logger), validation: validationMiddleware() };
   const mapStreamError = errorMapper(logger);
   // Order matters: log the final code; map errors; bound time; authenticate before validating
   // (an unauthenticated caller learns nothing about the request shape).
@@ -75,6 +77,11 @@ export function createHandler(deps: RouteDeps) {
         heartbeatMs: config.streamHeartbeatMs,
         pollMs: 1_000,
         shutdown: deps.streamsShutdown,
+        observe: {
+          opened: () => deps.metrics.streamsOpen.inc(),
+          closed: () => deps.metrics.streamsOpen.dec(),
+          delivered: (time) => deps.metrics.eventDelivered(time),
+        },
       }),
       chain("tenant"),
       mapStreamError,
@@ -97,5 +104,24 @@ export function createHandler(deps: RouteDeps) {
     shutdownSignal: deps.shutdownSignal,
     contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket?.remoteAddress ?? ""),
   });
-  return withCors(deps.cors.isAllowed, handler);
+  const served = withCors(deps.cors.isAllowed, handler);
+  return (req: Parameters<typeof served>[0], res: Parameters<typeof served>[1]) => {
+    // Prometheus scrapes GET /metrics on the same port (plain HTTP, no credentials: counts and
+    // latencies only, no tenant or personal data in any label).
+    if (req.method === "GET" && (req.url === "/metrics" || req.url?.startsWith("/metrics?"))) {
+      deps.metrics.render().then(
+        ({ contentType, body }) => {
+          res.setHeader("content-type", contentType);
+          res.end(body);
+        },
+        (err: Error) => {
+          logger.error({ err: err.message }, "could not render metrics");
+          res.statusCode = 500;
+          res.end();
+        },
+      );
+      return;
+    }
+    served(req, res);
+  };
 }

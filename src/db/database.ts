@@ -44,8 +44,12 @@ interface RoleFacts {
 
 async function roleFacts(orm: MikroORM): Promise<RoleFacts> {
   const [row] = await orm.em.getConnection().execute<Array<RoleFacts>>(
-    `select r.rolname as name, r.rolsuper as superuser, r.rolbypassrls as bypassrls,
-            exists (select 1 from pg_tables t where t.schemaname = current_schema() and t.tableowner = current_user) as owner,
+    // MEMBER, not the role's own attributes: a role that may SET ROLE to a superuser, to a
+    // BYPASSRLS role or to the tables' owner escapes the policies with one statement.
+    `select r.rolname as name,
+            exists (select 1 from pg_roles s where s.rolsuper and pg_has_role(current_user, s.oid, 'MEMBER')) as superuser,
+            exists (select 1 from pg_roles b where b.rolbypassrls and pg_has_role(current_user, b.oid, 'MEMBER')) as bypassrls,
+            exists (select 1 from pg_tables t where t.schemaname = current_schema() and pg_has_role(current_user, t.tableowner, 'MEMBER')) as owner,
             pg_has_role(current_user, ?, 'MEMBER') as member
        from pg_roles r where r.rolname = current_user`,
     [APP_ROLE],
@@ -83,7 +87,7 @@ export async function openDatabase(config: Config, log?: OrmLog, options: { migr
     if (bypasses.length > 0) {
       if (config.env === "production") {
         throw new DatabaseRoleError(
-          `DATABASE_URL connects as "${facts.name}", which is ${bypasses.join(" and ")}: row-level security would not hold it. ` +
+          `DATABASE_URL connects as "${facts.name}", which is or can become ${bypasses.join(" and ")}: row-level security would not hold it. ` +
             `Connect as a role that is only a member of ${APP_ROLE} (see docs/operations.md), and give the owner's URL to DATABASE_MIGRATION_URL`,
         );
       }

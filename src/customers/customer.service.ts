@@ -17,6 +17,7 @@ import {
   changedFields,
   checkDetails,
   checkEtag,
+  closedError,
   ERASED_FIELDS,
   erasePersonalData,
   markContactVerified,
@@ -151,6 +152,8 @@ export class CustomerService {
   ): Promise<Customer> {
     const current = await this.get(em, tenantId, id);
     checkEtag(current, etag);
+    // Closed (and erased) customers are refused before the request is merged and validated.
+    if (current.status === "closed") throw closedError(current);
     const details = this.resolve(await this.keys.forTenant(em, tenantId), tenantId, id, desired(current), current);
     if (details.countryCode !== current.countryCode) {
       checkTenantScope((await this.tenants.profile(tenantId, em)).settings, current.type, details.countryCode);

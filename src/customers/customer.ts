@@ -233,7 +233,7 @@ export function registerCustomer(tenantId: string, id: string, details: Customer
   };
 }
 
-function closedError(c: Customer): AppError {
+export function closedError(c: Customer): AppError {
   return new AppError("FAILED_PRECONDITION", `customer ${c.id} is closed`, { reason: "CUSTOMER_CLOSED" });
 }
 

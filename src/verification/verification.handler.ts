@@ -36,7 +36,8 @@ export function verificationHandlers(
         idempotencyKey(call, tenantId, requestId),
         codec,
         async (em) => create(schema, toResponse(await verification.start(em, tenantId, customerId, channel)) as never),
-        { protect: (em) => data.keys.forTenant(em, tenantId) },
+        // Tied to the customer: erasing it deletes the stored reply (masked contacts).
+        { protect: (em) => data.keys.forTenant(em, tenantId), resourceOf: () => customerId },
       );
     };
   }

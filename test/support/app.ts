@@ -99,7 +99,13 @@ export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    return (await client.query<R>(text, values)).rows;
+    // As the login (owner) role even on the embedded PGlite, whose one shared session the
+    // service has dropped to customerms_app: `set local role none` lasts this transaction only.
+    await client.query("begin");
+    await client.query("set local role none");
+    const rows = (await client.query<R>(text, values)).rows;
+    await client.query("commit");
+    return rows;
   } finally {
     await client.end();
   }

@@ -13,6 +13,7 @@ import { migrateDatabase } from "../../src/db/database.js";
 import { cipherOf, createKeyring, parseMasterKey, type TenantCipher } from "../../src/db/envelope.js";
 import { rotateMasterKey } from "../../src/db/key-rotation.js";
 import { bearer, createTenant, sql, startServer, TEST_MASTER_KEY, type TestServer, type TestTenant } from "../support/app.js";
+import { useServer } from "../support/file-server.js";
 import { beneficialOwner, completeBusiness, completeIndividual, type GrpcDate } from "../support/fixtures.js";
 import { details, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
 import { cleanEnv, spawnService } from "../support/process.js";
@@ -20,27 +21,17 @@ import { cleanEnv, spawnService } from "../support/process.js";
 const run = promisify(execFile);
 const INTERNAL = 13;
 
-const logLines: string[] = [];
-let server: TestServer;
-let clients: ReturnType<typeof grpcClients>;
+const file = useServer({ LOG_LEVEL: "debug" });
+const logLines = file.logs;
 
-beforeAll(async () => {
-  server = await startServer({ LOG_LEVEL: "debug" }, { write: (line) => void logLines.push(line) });
-  clients = grpcClients(server.port);
-});
-afterAll(async () => {
-  clients?.close();
-  await server?.close();
-});
-
-/** A fresh tenant of the file's server and a caller of its CustomerService over gRPC. */
+/** A fresh tenant of the file's file.server and a caller of its CustomerService over gRPC. */
 async function newTenant() {
-  const tenant = await createTenant(server);
+  const tenant = await createTenant(file.server);
   const md = metadata(bearer(tenant.apiKey));
   return {
     tenant,
-    call: <T = any>(method: string, request: object) => unary<T>(clients.customers, method, request, md),
-    fail: (method: string, request: object) => unaryError(clients.customers, method, request, md),
+    call: <T = any>(method: string, request: object) => unary<T>(file.clients.customers, method, request, md),
+    fail: (method: string, request: object) => unaryError(file.clients.customers, method, request, md),
   };
 }
 
@@ -219,7 +210,7 @@ describe("a database dump", () => {
       expect(dump).toContain(c.id);
       expect(dump).toContain(c.email);
     }
-    const sealedDob: string = (await profileOf(server.databaseUrl, created[0].id)).dateOfBirth;
+    const sealedDob: string = (await profileOf(file.server.databaseUrl, created[0].id)).dateOfBirth;
     expect(sealedDob).toMatch(/^v2\./);
     expect(dump).toContain(sealedDob);
 
@@ -276,7 +267,7 @@ describe("tenant data keys", () => {
     const personB = (await b.call("createCustomer", { customer: completeIndividual("GB", { individual: { dateOfBirth: { year: 1944, month: 2, day: 29 } } }) })).customer;
 
     const rows = await sql<{ tenant_id: string; key_id: string; wrapped_key: string }>(
-      server.databaseUrl,
+      file.server.databaseUrl,
       "select tenant_id, key_id, wrapped_key from tenant_data_keys where tenant_id = any($1::uuid[])",
       [[a.tenant.id, b.tenant.id]],
     );
@@ -295,11 +286,11 @@ describe("tenant data keys", () => {
     // ...nor with another master key.
     expect(() => cipherOf(createKeyring(randomBytes(32)), { tenantId: a.tenant.id, keyId: ka!.key_id, wrappedKey: ka!.wrapped_key })).toThrow();
 
-    const cipherA = await keyOf(server.databaseUrl, a.tenant.id);
-    const cipherB = await keyOf(server.databaseUrl, b.tenant.id);
+    const cipherA = await keyOf(file.server.databaseUrl, a.tenant.id);
+    const cipherB = await keyOf(file.server.databaseUrl, b.tenant.id);
     const at = (tenant: TestTenant, id: string, field: string) => `${tenant.id}/${id}/${field}`;
-    const sealedA: string = (await profileOf(server.databaseUrl, personA.id)).dateOfBirth;
-    const sealedB: string = (await profileOf(server.databaseUrl, personB.id)).dateOfBirth;
+    const sealedA: string = (await profileOf(file.server.databaseUrl, personA.id)).dateOfBirth;
+    const sealedB: string = (await profileOf(file.server.databaseUrl, personB.id)).dateOfBirth;
     expect(sealedA.startsWith(`v2.${ka!.key_id}.`)).toBe(true);
     expect(sealedB.startsWith(`v2.${kb!.key_id}.`)).toBe(true);
     expect(JSON.parse(cipherA.open(sealedA, at(a.tenant, personA.id, "individual.date_of_birth")))).toEqual({ year: 1944, month: 2, day: 29 });
@@ -311,7 +302,7 @@ describe("tenant data keys", () => {
     expect(() => cipherB.open(sealedA, at(a.tenant, personA.id, "individual.date_of_birth"))).toThrow(/unknown key/);
 
     // Representatives: each date bound to its representative's id.
-    const reps = (await profileOf(server.databaseUrl, bizA.id)).representatives as Array<{ id: string; dateOfBirth: string }>;
+    const reps = (await profileOf(file.server.databaseUrl, bizA.id)).representatives as Array<{ id: string; dateOfBirth: string }>;
     expect(reps.map((r) => r.id)).toEqual(bizA.business.representatives.map((r: any) => r.id));
     const repField = (id: string) => `business.representatives.${id}.date_of_birth`;
     expect(JSON.parse(cipherA.open(reps[0]!.dateOfBirth, at(a.tenant, bizA.id, repField(reps[0]!.id))))).toEqual({ year: 1931, month: 8, day: 17 });
@@ -333,15 +324,15 @@ describe("a ciphertext moved to another row", () => {
     const b = (await t.call("createCustomer", { customer: completeIndividual("GB", { individual: { dateOfBirth: dB } }) })).customer;
     const swap = () =>
       sql(
-        server.databaseUrl,
+        file.server.databaseUrl,
         `update customers c set profile = jsonb_set(c.profile, '{dateOfBirth}', o.profile->'dateOfBirth')
            from customers o
           where c.tenant_id = $1 and o.tenant_id = $1 and ((c.id = $2 and o.id = $3) or (c.id = $3 and o.id = $2))`,
         [t.tenant.id, a.id, b.id],
       );
-    const before = [(await profileOf(server.databaseUrl, a.id)).dateOfBirth, (await profileOf(server.databaseUrl, b.id)).dateOfBirth];
+    const before = [(await profileOf(file.server.databaseUrl, a.id)).dateOfBirth, (await profileOf(file.server.databaseUrl, b.id)).dateOfBirth];
     await swap();
-    expect([(await profileOf(server.databaseUrl, a.id)).dateOfBirth, (await profileOf(server.databaseUrl, b.id)).dateOfBirth]).toEqual([before[1], before[0]]);
+    expect([(await profileOf(file.server.databaseUrl, a.id)).dateOfBirth, (await profileOf(file.server.databaseUrl, b.id)).dateOfBirth]).toEqual([before[1], before[0]]);
 
     const mark = logLines.length;
     const errors = [await t.fail("getCustomer", { id: a.id }), await t.fail("getCustomer", { id: b.id }), await t.fail("listCustomers", {})];
@@ -379,13 +370,13 @@ describe("a ciphertext moved to another row", () => {
     const c = (await t.call("createCustomer", { customer: completeIndividual("GB", { individual: { nationalId: { type: "GB_NINO", value: vc } } }) })).customer;
     const d = (await t.call("createCustomer", { customer: completeIndividual("GB", { individual: { nationalId: { type: "GB_NINO", value: vd } } }) })).customer;
     await sql(
-      server.databaseUrl,
+      file.server.databaseUrl,
       `update customers set profile = jsonb_set(profile, '{nationalId,sealed}', (select profile->'nationalId'->'sealed' from customers where id = $2))
         where tenant_id = $1 and id = $3`,
       [t.tenant.id, c.id, d.id],
     );
-    const stored = await profileOf(server.databaseUrl, d.id);
-    expect(stored.nationalId.sealed).toBe((await profileOf(server.databaseUrl, c.id)).nationalId.sealed);
+    const stored = await profileOf(file.server.databaseUrl, d.id);
+    expect(stored.nationalId.sealed).toBe((await profileOf(file.server.databaseUrl, c.id)).nationalId.sealed);
 
     // GetCustomer / ListCustomers: the identifier is shown from type and last4, not decrypted.
     const got = (await t.call("getCustomer", { id: d.id })).customer;
@@ -406,7 +397,7 @@ describe("a ciphertext moved to another row", () => {
     const text = logLines.slice(mark).join("\n").toLowerCase();
     for (const s of [...identifierForms(vc), ...identifierForms(vd)]) expect(text).not.toContain(s.toLowerCase());
     // Nothing was written by the failed updates.
-    expect(await profileOf(server.databaseUrl, d.id)).toEqual(stored);
+    expect(await profileOf(file.server.databaseUrl, d.id)).toEqual(stored);
     expect((await t.call("getCustomer", { id: d.id })).customer.etag).toBe(got.etag);
 
     // An update that leaves the identifier alone does not open it, and succeeds.
@@ -453,7 +444,7 @@ describe("ListCustomers identifier filter (blind index)", () => {
 
     // At rest: a keyed HMAC per tenant, not the value.
     const rows = await sql<{ id: string; identifier_index: string; profile: any }>(
-      server.databaseUrl,
+      file.server.databaseUrl,
       "select id, identifier_index, profile from customers where id = any($1::uuid[])",
       [[x.id, y.id, z.id]],
     );
@@ -463,8 +454,8 @@ describe("ListCustomers identifier filter (blind index)", () => {
     expect(index(x.id)).not.toBe(index(z.id)); // same identifier, two tenants
     expect(index(x.id)).not.toBe(index(y.id));
     expect(rows.find((r) => r.id === x.id)!.profile.nationalId.index).toBe(index(x.id));
-    expect(index(x.id)).toBe((await keyOf(server.databaseUrl, t1.tenant.id)).blindIndex("GB_NINO:WE718293C"));
-    expect(index(z.id)).toBe((await keyOf(server.databaseUrl, t2.tenant.id)).blindIndex("GB_NINO:WE718293C"));
+    expect(index(x.id)).toBe((await keyOf(file.server.databaseUrl, t1.tenant.id)).blindIndex("GB_NINO:WE718293C"));
+    expect(index(z.id)).toBe((await keyOf(file.server.databaseUrl, t2.tenant.id)).blindIndex("GB_NINO:WE718293C"));
 
     // The index follows an update of the identifier.
     const body = (await t1.call("getCustomer", { id: x.id })).customer;
@@ -516,7 +507,7 @@ describe("master key rotation", () => {
     }
   });
 
-  /** A server on the rotation database with `master` (and `previous`) as its keys. */
+  /** A file.server on the rotation database with `master` (and `previous`) as its keys. */
   async function serverWith(master: string, previous?: string) {
     const s = await startServer({
       DATABASE_URL: serviceUrl,

@@ -3,34 +3,25 @@
 // its stored idempotent responses, the preconditions, and that no personal value leaks to logs or
 // to error messages on the way.
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { cipherOf, createKeyring, parseMasterKey } from "../../src/db/envelope.js";
-import { bearer, createTenant, markContactsVerified, sql, startServer, TEST_MASTER_KEY, type TestServer } from "../support/app.js";
+import { bearer, createTenant, markContactsVerified, sql, TEST_MASTER_KEY } from "../support/app.js";
+import { useServer } from "../support/file-server.js";
 import { beneficialOwner, completeBusiness, completeIndividual, localMobile, validAddress } from "../support/fixtures.js";
-import { details, grpcClients, metadata, unary, unaryError, type grpc } from "../support/grpc.js";
+import { details, metadata, unary, unaryError, type grpc } from "../support/grpc.js";
 
-const sink: string[] = [];
-let server: TestServer;
-let rpc: ReturnType<typeof grpcClients>;
-
-beforeAll(async () => {
-  server = await startServer({ LOG_LEVEL: "debug" }, { write: (line) => void sink.push(line) });
-  rpc = grpcClients(server.port);
-});
-afterAll(async () => {
-  rpc?.close();
-  await server?.close();
-});
+const file = useServer({ LOG_LEVEL: "debug" });
+const sink = file.logs;
 
 type Caller = Awaited<ReturnType<typeof asTenant>>;
 
 async function asTenant() {
-  const tenant = await createTenant(server);
+  const tenant = await createTenant(file.server);
   const md = metadata(bearer(tenant.apiKey));
   return {
     id: tenant.id,
-    ok: <T = any>(method: string, request: object): Promise<T> => unary<T>(rpc.customers, method, request, md),
-    err: (method: string, request: object): Promise<grpc.ServiceError> => unaryError(rpc.customers, method, request, md),
+    ok: <T = any>(method: string, request: object): Promise<T> => unary<T>(file.clients.customers, method, request, md),
+    err: (method: string, request: object): Promise<grpc.ServiceError> => unaryError(file.clients.customers, method, request, md),
   };
 }
 
@@ -38,14 +29,14 @@ const FAILED_PRECONDITION = 9;
 
 /** Owner's view of everything stored about one customer, as JSON text. */
 async function storedAbout(customerId: string) {
-  const [row] = await sql<{ raw: string; c: any }>(server.databaseUrl, "select row_to_json(c)::text as raw, row_to_json(c) as c from customers c where id = $1", [customerId]);
+  const [row] = await sql<{ raw: string; c: any }>(file.server.databaseUrl, "select row_to_json(c)::text as raw, row_to_json(c) as c from customers c where id = $1", [customerId]);
   const events = await sql<{ raw: string; note: string; type: string }>(
-    server.databaseUrl,
+    file.server.databaseUrl,
     "select row_to_json(e)::text as raw, note, type from customer_events e where customer_id = $1 order by seq",
     [customerId],
   );
   const records = await sql<{ request_id: string; response: Buffer | null }>(
-    server.databaseUrl,
+    file.server.databaseUrl,
     "select request_id, response from idempotency_records where resource_id = $1",
     [customerId],
   );
@@ -204,7 +195,7 @@ describe("CloseCustomer with erase_personal_data", () => {
     const { records } = await storedAbout(created.id);
     expect(records.map((r) => r.request_id)).toEqual([requestId]);
     const [keyRow] = await sql<{ tenantId: string; keyId: string; wrappedKey: string }>(
-      server.databaseUrl,
+      file.server.databaseUrl,
       `select tenant_id as "tenantId", key_id as "keyId", wrapped_key as "wrappedKey" from tenant_data_keys where tenant_id = $1`,
       [t.id],
     );
@@ -241,7 +232,7 @@ describe("EraseCustomer", () => {
     let err = await t.err("eraseCustomer", { id: c.id });
     expect([err.code, details(err).errorInfo?.reason]).toEqual([FAILED_PRECONDITION, "CUSTOMER_NOT_CLOSED"]);
     expect((await t.ok("getCustomer", { id: c.id })).customer).toEqual(c);
-    await markContactsVerified(server, t.id, c.id);
+    await markContactsVerified(file.server, t.id, c.id);
     const active = (await t.ok("activateCustomer", { id: c.id })).customer;
     expect(active.status).toBe("CUSTOMER_STATUS_ACTIVE");
     const eventsActive = await eventCount();

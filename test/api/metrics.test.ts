@@ -1,26 +1,17 @@
 // GET /metrics on the service port: Prometheus text with per-RPC counts by code, latency
 // histograms, the database pool, Redis and event-stream figures — and nothing about tenants or
 // customers in any label.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inject } from "vitest";
-import { bearer, createTenant, startServer, type TestServer } from "../support/app.js";
+import { describe, expect, inject, it } from "vitest";
+import { bearer, createTenant } from "../support/app.js";
+import { useServer } from "../support/file-server.js";
 import { watch } from "../support/event-consumer.js";
 import { completeIndividual } from "../support/fixtures.js";
-import { grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
+import { metadata, unary, unaryError } from "../support/grpc.js";
 
-let server: TestServer;
-let c: ReturnType<typeof grpcClients>;
-beforeAll(async () => {
-  server = await startServer();
-  c = grpcClients(server.port);
-});
-afterAll(async () => {
-  c?.close();
-  await server?.close();
-});
+const file = useServer();
 
 async function scrape(): Promise<{ status: number; type: string; body: string }> {
-  const res = await fetch(`${server.baseUrl}/metrics`);
+  const res = await fetch(`${file.server.baseUrl}/metrics`);
   return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text() };
 }
 
@@ -34,16 +25,16 @@ const CS = 'service="finhub.customer.v1.CustomerService"';
 
 describe("GET /metrics", () => {
   it("counts RPCs by method and outcome code, with latency histograms", async () => {
-    const tenant = await createTenant(server);
+    const tenant = await createTenant(file.server);
     const md = metadata(bearer(tenant.apiKey));
     const customer = completeIndividual("GB");
     const before = await scrape();
     const created = sample(before.body, `customerms_rpc_total{${CS},method="CreateCustomer",code="OK"}`) ?? 0;
     const missing = sample(before.body, `customerms_rpc_total{${CS},method="GetCustomer",code="NotFound"}`) ?? 0;
 
-    const res = await unary(c.customers, "createCustomer", { customer }, md);
-    await unaryError(c.customers, "getCustomer", { id: "00000000-0000-4000-8000-000000000000" }, md);
-    await unaryError(c.customers, "getCustomer", { id: "00000000-0000-4000-8000-000000000001" }, md);
+    const res = await unary(file.clients.customers, "createCustomer", { customer }, md);
+    await unaryError(file.clients.customers, "getCustomer", { id: "00000000-0000-4000-8000-000000000000" }, md);
+    await unaryError(file.clients.customers, "getCustomer", { id: "00000000-0000-4000-8000-000000000001" }, md);
 
     const after = await scrape();
     expect(after.status).toBe(200);
@@ -64,12 +55,12 @@ describe("GET /metrics", () => {
   });
 
   it("measures open event streams and each event's delivery lag", async () => {
-    const tenant = await createTenant(server);
+    const tenant = await createTenant(file.server);
     const md = metadata(bearer(tenant.apiKey));
     const before = sample((await scrape()).body, "customerms_event_stream_lag_seconds_count") ?? 0;
-    const stream = watch(c.customers, md);
+    const stream = watch(file.clients.customers, md);
     try {
-      await unary(c.customers, "createCustomer", { customer: completeIndividual("GB") }, md);
+      await unary(file.clients.customers, "createCustomer", { customer: completeIndividual("GB") }, md);
       await stream.until((s) => s.events.length >= 1, 10_000, "the CUSTOMER_CREATED event");
       const body = (await scrape()).body;
       expect(sample(body, "customerms_event_streams_open")).toBeGreaterThanOrEqual(1);
@@ -80,7 +71,7 @@ describe("GET /metrics", () => {
   });
 
   it("is served only for GET /metrics: other paths and methods keep their usual answers", async () => {
-    expect((await fetch(`${server.baseUrl}/metrics`, { method: "POST" })).status).not.toBe(200);
-    expect((await fetch(`${server.baseUrl}/metricsx`)).status).toBe(404);
+    expect((await fetch(`${file.server.baseUrl}/metrics`, { method: "POST" })).status).not.toBe(200);
+    expect((await fetch(`${file.server.baseUrl}/metricsx`)).status).toBe(404);
   });
 });

@@ -110,8 +110,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const shutdown = new AbortController();
     // Every in-flight call listens on it; the default limit of 10 would warn under load.
     setMaxListeners(0, shutdown.signal);
-    const door = createFrontDoor(
-      createHandler({
+    const routes = createHandler({
         config,
         logger,
         data: { scopes, keys },
@@ -126,8 +125,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         health,
         shutdownSignal: shutdown.signal,
         metrics,
-      }),
-    );
+      });
+    const door = createFrontDoor(routes.http, routes.grpcStream);
     let closing: Promise<void> | undefined;
     return {
       logger,

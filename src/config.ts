@@ -50,6 +50,8 @@ const schema = z.object({
   CUSTOMERMS_AUTH_FAILURES_PER_MINUTE: int(1, 100_000).default(30),
   CUSTOMERMS_CORS_ORIGINS: z.string().default(""),
   CUSTOMERMS_MIGRATE_ON_START: bool.default(true),
+  CUSTOMERMS_GRPC_FAST_PATH: bool.default(true),
+  CUSTOMERMS_WORKERS: int(1, 256).default(1),
   CUSTOMERMS_MAX_DEADLINE_MS: int(100, 600_000).default(30_000),
   CUSTOMERMS_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   CUSTOMERMS_HEALTH_INTERVAL_MS: int(100, 60_000).default(1_000),
@@ -91,6 +93,10 @@ export interface Config {
   readonly authFailuresPerMinute: number;
   readonly corsOrigins: readonly string[];
   readonly migrateOnStart: boolean;
+  /** Serve plain gRPC over HTTP/2 from the lean path (server/grpc-fast.ts); false: connect-node serves everything. */
+  readonly grpcFastPath: boolean;
+  /** Worker processes sharing the port (node:cluster); 1 = this process serves. */
+  readonly workers: number;
   readonly maxDeadlineMs: number;
   readonly shutdownGraceMs: number;
   readonly healthIntervalMs: number;
@@ -132,6 +138,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   const prod = c.NODE_ENV === "production";
+  if (c.CUSTOMERMS_WORKERS > 1 && !(c.DATABASE_URL && c.REDIS_URL)) {
+    throw new ConfigError(
+      "invalid configuration: CUSTOMERMS_WORKERS > 1 requires DATABASE_URL and REDIS_URL (the embedded database and the in-memory codes and limits belong to one process)",
+    );
+  }
   if (c.DATABASE_MIGRATION_URL && !c.DATABASE_URL) {
     throw new ConfigError("invalid configuration: DATABASE_MIGRATION_URL requires DATABASE_URL (the service's own, non-owner connection)");
   }
@@ -183,6 +194,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authFailuresPerMinute: c.CUSTOMERMS_AUTH_FAILURES_PER_MINUTE,
     corsOrigins: Object.freeze(origins),
     migrateOnStart: c.CUSTOMERMS_MIGRATE_ON_START,
+    grpcFastPath: c.CUSTOMERMS_GRPC_FAST_PATH,
+    workers: c.CUSTOMERMS_WORKERS,
     maxDeadlineMs: c.CUSTOMERMS_MAX_DEADLINE_MS,
     shutdownGraceMs: c.CUSTOMERMS_SHUTDOWN_GRACE_MS,
     healthIntervalMs: c.CUSTOMERMS_HEALTH_INTERVAL_MS,

@@ -121,26 +121,27 @@ export function errorMiddleware(logger: Logger): Middleware {
 }
 
 /** The mapping itself, also used for errors raised while a stream is flowing. */
-export function errorMapper(logger: Logger): (err: unknown, call: Call) => ConnectError {
+export function errorMapper(logger: Logger): (err: unknown, call?: Call) => ConnectError {
   return (err, call) => {
     if (err instanceof AppError) return toConnectError(err);
     if (err instanceof ConnectError) {
       if (err.findDetails(ErrorInfoSchema).length > 0) return err;
-      // Errors raised by Connect itself (e.g. deadline, cancel): add the ErrorInfo.
+      // Errors raised by Connect itself or by a transport (deadline, cancel, framing): add the ErrorInfo.
       return new ConnectError(err.rawMessage, err.code, err.metadata, [errorInfo(Code[err.code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase())], err);
     }
-    if (call.signal.aborted) {
+    if (call?.signal.aborted) {
       return new ConnectError("the call's deadline passed or it was cancelled", Code.DeadlineExceeded, undefined, [
         errorInfo("DEADLINE_EXCEEDED"),
       ]);
     }
+    const rpc = call ? `${call.method.parent.typeName}/${call.method.name}` : undefined;
     if (isDatabaseUnavailable(err)) {
-      logger.warn({ rpc: `${call.method.parent.typeName}/${call.method.name}`, cause: describeCause(err) }, "database unavailable");
+      logger.warn({ rpc, cause: describeCause(err) }, "database unavailable");
       return new ConnectError("the database is unavailable; retry with backoff", Code.Unavailable, undefined, [
         errorInfo("DATABASE_UNAVAILABLE"),
       ]);
     }
-    logger.error({ rpc: `${call.method.parent.typeName}/${call.method.name}`, cause: describeCause(err) }, "unexpected error");
+    logger.error({ rpc, cause: describeCause(err) }, "unexpected error");
     return new ConnectError("internal error", Code.Internal, undefined, [errorInfo("INTERNAL")]);
   };
 }

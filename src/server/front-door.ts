@@ -7,6 +7,8 @@ import http2 from "node:http2";
 import net from "node:net";
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
+/** Takes an HTTP/2 stream it serves itself (true), or leaves it to the request handler (false). */
+type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** A connection that has not sent enough to be classified by then is closed. */
@@ -18,17 +20,21 @@ export interface FrontDoor {
   close(graceMs: number): Promise<void>;
 }
 
-export function createFrontDoor(handler: Handler): FrontDoor {
+export function createFrontDoor(handler: Handler, streamHandler?: StreamHandler): FrontDoor {
   const h1 = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0 }, handler);
-  const h2 = http2.createServer(
-    {
-      // Room for a maximal message plus framing in one stream's window.
-      settings: { maxConcurrentStreams: 1000, initialWindowSize: 1 << 20 },
-      maxSessionMemory: 64,
-      maxSendHeaderBlockLength: 64 * 1024,
-    },
-    handler,
-  );
+  const h2 = http2.createServer({
+    // Room for a maximal message plus framing in one stream's window.
+    settings: { maxConcurrentStreams: 1000, initialWindowSize: 1 << 20 },
+    maxSessionMemory: 64,
+    maxSendHeaderBlockLength: 64 * 1024,
+  });
+  // No 'request' listener: each stream goes to `streamHandler` first (the gRPC fast path), and
+  // only the others get the compatibility request/response pair connect-node reads — built the
+  // way node's own onServerStream builds them (lib/internal/http2/compat.js, Node 20).
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+    if (streamHandler?.(stream, headers)) return;
+    handler(new http2.Http2ServerRequest(stream, headers, undefined as never, rawHeaders), new http2.Http2ServerResponse(stream));
+  });
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
   h2.on("session", (s) => {

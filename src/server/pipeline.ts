@@ -47,26 +47,40 @@ export type UnaryHandlers<S extends DescService> = {
 /** Maps an error raised while a stream is already flowing (the chain only sees stream setup). */
 export type StreamErrorMapper = (err: unknown, call: Call) => unknown;
 
-/**
- * Registers a service whose RPCs are unary or server-streaming, each run through the chain.
- * For a stream, the chain (auth, validation, ...) runs before the first message; errors raised
- * while iterating go through `mapStreamError`.
- */
-export function bindUnaryService<S extends DescService>(
-  router: ConnectRouter,
+/** One RPC with the chain around its handler, ready for any transport: `run` resolves with the
+ * response message (unary) or an async iterable of them (server streaming), after the chain. */
+export interface MethodRunner {
+  readonly method: DescMethod;
+  run(call: Call): Promise<unknown>;
+  /** Maps an error raised while the stream is flowing (after `run` resolved). */
+  readonly mapStreamError: StreamErrorMapper;
+}
+
+/** The runners of a service whose RPCs are unary or server-streaming. */
+export function methodRunners<S extends DescService>(
   service: S,
   handlers: UnaryHandlers<S>,
   chain: readonly Middleware[],
   mapStreamError: StreamErrorMapper = (err) => err,
-): void {
-  const impl: Record<string, (req: Message, ctx: HandlerContext) => unknown> = {};
-  for (const method of service.methods) {
+): MethodRunner[] {
+  return service.methods.map((method) => {
     if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
       throw new Error(`${method.parent.typeName}/${method.name}: only unary and server-streaming RPCs are supported`);
     }
     const handler = (handlers as unknown as Record<string, (req: Message, call: Call) => unknown>)[method.localName];
     if (handler === undefined) throw new Error(`no handler for ${method.parent.typeName}/${method.name}`);
-    const run = compose(chain, async (call) => handler(call.message, call));
+    return { method, run: compose(chain, async (call) => handler(call.message, call)), mapStreamError };
+  });
+}
+
+/**
+ * Registers runners with a Connect router (every protocol connect-node serves). For a stream,
+ * the chain (auth, validation, ...) runs before the first message; errors raised while
+ * iterating go through the runner's `mapStreamError`.
+ */
+export function bindRunners(router: ConnectRouter, service: DescService, runners: readonly MethodRunner[]): void {
+  const impl: Record<string, (req: Message, ctx: HandlerContext) => unknown> = {};
+  for (const { method, run, mapStreamError } of runners) {
     const callOf = (message: Message, ctx: HandlerContext): Call => ({
       method,
       header: ctx.requestHeader,
@@ -88,7 +102,20 @@ export function bindUnaryService<S extends DescService>(
             }
           };
   }
-  router.service(service, impl as unknown as ServiceImpl<S>);
+  router.service(service, impl as unknown as ServiceImpl<DescService>);
+}
+
+/** methodRunners + bindRunners, for a service served by connect-node only. */
+export function bindUnaryService<S extends DescService>(
+  router: ConnectRouter,
+  service: S,
+  handlers: UnaryHandlers<S>,
+  chain: readonly Middleware[],
+  mapStreamError: StreamErrorMapper = (err) => err,
+): MethodRunner[] {
+  const runners = methodRunners(service, handlers, chain, mapStreamError);
+  bindRunners(router, service, runners);
+  return runners;
 }
 
 /**

@@ -26,7 +26,8 @@ import { deadlineMiddleware } from "./deadline.js";
 import { errorMapper, errorMiddleware } from "./errors.js";
 import { registerHealth, type HealthMonitor } from "./health.js";
 import { loggingMiddleware } from "./logging.js";
-import { bindUnaryService, PEER_ADDRESS, type Middleware } from "./pipeline.js";
+import { bindRunners, methodRunners, PEER_ADDRESS, type Middleware } from "./pipeline.js";
+import { grpcFastPath } from "./grpc-fast.js";
 import { registerReflection } from "./reflection.js";
 import { validationMiddleware } from "./validation.js";
 
@@ -68,25 +69,37 @@ export function createHandler(deps: RouteDeps) {
     authMiddleware(audience, deps.adminToken, deps.tenants, deps.authFailures),
     shared.validation,
   ];
+  // Built once, served by both transports: connect-node (every protocol) and the gRPC fast path.
+  const services = [
+    {
+      desc: TenantServiceDesc,
+      runners: methodRunners(TenantServiceDesc, tenantHandlers(deps.data.scopes, deps.tenants, () => deps.cors.invalidate()), chain("admin")),
+    },
+    {
+      desc: CustomerServiceDesc,
+      runners: methodRunners(
+        CustomerServiceDesc,
+        customerHandlers(deps.data, deps.customers, deps.events, {
+          heartbeatMs: config.streamHeartbeatMs,
+          pollMs: 1_000,
+          shutdown: deps.streamsShutdown,
+          observe: {
+            opened: () => deps.metrics.streamsOpen.inc(),
+            closed: () => deps.metrics.streamsOpen.dec(),
+            delivered: (time) => deps.metrics.eventDelivered(time),
+          },
+        }),
+        chain("tenant"),
+        mapStreamError,
+      ),
+    },
+    {
+      desc: VerificationServiceDesc,
+      runners: methodRunners(VerificationServiceDesc, verificationHandlers(deps.data, deps.verification, deps.customers), chain("tenant")),
+    },
+  ];
   const routes = (router: ConnectRouter) => {
-    bindUnaryService(router, TenantServiceDesc, tenantHandlers(deps.data.scopes, deps.tenants, () => deps.cors.invalidate()), chain("admin"));
-    bindUnaryService(
-      router,
-      CustomerServiceDesc,
-      customerHandlers(deps.data, deps.customers, deps.events, {
-        heartbeatMs: config.streamHeartbeatMs,
-        pollMs: 1_000,
-        shutdown: deps.streamsShutdown,
-        observe: {
-          opened: () => deps.metrics.streamsOpen.inc(),
-          closed: () => deps.metrics.streamsOpen.dec(),
-          delivered: (time) => deps.metrics.eventDelivered(time),
-        },
-      }),
-      chain("tenant"),
-      mapStreamError,
-    );
-    bindUnaryService(router, VerificationServiceDesc, verificationHandlers(deps.data, deps.verification, deps.customers), chain("tenant"));
+    for (const s of services) bindRunners(router, s.desc, s.runners);
     registerHealth(router, deps.health);
     registerReflection(router, [
       file_finhub_customer_v1_customer_service,
@@ -105,7 +118,7 @@ export function createHandler(deps: RouteDeps) {
     contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket?.remoteAddress ?? ""),
   });
   const served = withCors(deps.cors.isAllowed, handler);
-  return (req: Parameters<typeof served>[0], res: Parameters<typeof served>[1]) => {
+  const http = (req: Parameters<typeof served>[0], res: Parameters<typeof served>[1]) => {
     // Prometheus scrapes GET /metrics on the same port (plain HTTP, no credentials: counts and
     // latencies only, no tenant or personal data in any label).
     if (req.method === "GET" && (req.url === "/metrics" || req.url?.startsWith("/metrics?"))) {
@@ -124,4 +137,11 @@ export function createHandler(deps: RouteDeps) {
     }
     served(req, res);
   };
+  const grpcStream = config.grpcFastPath
+    ? grpcFastPath(
+        services.flatMap((s) => s.runners),
+        { maxMessageBytes: config.maxMessageBytes, maxTimeoutMs: config.maxDeadlineMs, toConnectError: mapStreamError },
+      )
+    : undefined;
+  return { http, grpcStream };
 }

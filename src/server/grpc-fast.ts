@@ -1,0 +1,238 @@
+// The gRPC fast path: plain gRPC (application/grpc, application/grpc+proto) over HTTP/2 served
+// straight from node:http2 streams, for the RPCs of our own services. Internal callers use this
+// path, and connect-node's generic pipeline costs ≈ 4× the CPU of a lean gRPC server on it
+// (docs/performance.md). The same MethodRunners (logging, errors, deadline, auth, validation,
+// handler) run here as under connect-node: one chain, two transports.
+//
+// Everything else on an HTTP/2 connection — the Connect protocol, gRPC-Web, gRPC+JSON, health and
+// reflection, unknown methods — returns `false` and is served by connect-node as before.
+//
+// Protocol (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md): one length-prefixed
+// request message; response headers, length-prefixed messages, then trailers with grpc-status,
+// grpc-message and grpc-status-details-bin (google.rpc.Status with the details, encoded by
+// connect's own setTrailerStatus so both transports send byte-identical errors).
+import http2 from "node:http2";
+import { gunzipSync, inflateSync } from "node:zlib";
+import { create, fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import type { Call, MethodRunner } from "./pipeline.js";
+
+const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?(;|$)/i;
+
+export interface FastPathOptions {
+  readonly maxMessageBytes: number;
+  /** The server's deadline ceiling: a longer grpc-timeout is clamped to it. */
+  readonly maxTimeoutMs: number;
+  /** Turns anything thrown outside the chain into a ConnectError (logs what is unexpected). */
+  readonly toConnectError: (err: unknown, call?: Call) => ConnectError;
+}
+
+/** Returns a stream handler; it answers false for a stream it does not serve. */
+export function grpcFastPath(
+  runners: readonly MethodRunner[],
+  options: FastPathOptions,
+): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
+  const byPath = new Map(runners.map((r) => [`/${r.method.parent.typeName}/${r.method.name}`, r]));
+  return (stream, headers) => {
+    const contentType = headers["content-type"];
+    if (headers[":method"] !== "POST" || typeof contentType !== "string" || !GRPC_CONTENT_TYPE.test(contentType)) return false;
+    const runner = byPath.get(headers[":path"] ?? "");
+    if (runner === undefined) return false;
+    void serve(stream, headers, runner, options);
+    return true;
+  };
+}
+
+function frame(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + bytes.length);
+  out[0] = 0;
+  out.writeUInt32BE(bytes.length, 1);
+  out.set(bytes, 5);
+  return out;
+}
+
+function trailersOf(err: ConnectError | undefined): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  setTrailerStatus(new Headers(), err).forEach((value, key) => {
+    out[key] = value;
+  });
+  if (err === undefined) out["grpc-status"] = "0";
+  return out;
+}
+
+class Exchange {
+  private responded = false;
+  private finished = false;
+
+  constructor(private readonly stream: http2.ServerHttp2Stream) {}
+
+  get done(): boolean {
+    return this.finished || this.stream.destroyed || this.stream.closed;
+  }
+
+  /** Response headers (once), before the first message. */
+  start(): void {
+    if (this.responded || this.done) return;
+    this.responded = true;
+    this.stream.respond({ ":status": 200, "content-type": "application/grpc+proto", "grpc-accept-encoding": "identity,gzip,deflate" }, { waitForTrailers: true });
+    this.stream.once("wantTrailers", () => this.stream.sendTrailers(this.trailers));
+  }
+
+  private trailers: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
+
+  /** Writes one message; resolves when the stream can take more (back-pressure). */
+  async send(bytes: Uint8Array): Promise<void> {
+    this.start();
+    if (this.done) return;
+    if (!this.stream.write(frame(bytes))) {
+      await new Promise<void>((resolve) => {
+        const go = () => {
+          this.stream.off("drain", go);
+          this.stream.off("close", go);
+          resolve();
+        };
+        this.stream.on("drain", go);
+        this.stream.on("close", go);
+      });
+    }
+  }
+
+  /** Ends the call with OK or an error (trailers-only when nothing was sent yet). */
+  finish(err?: ConnectError): void {
+    if (this.done) return;
+    this.finished = true;
+    const trailers = trailersOf(err);
+    if (!this.responded) {
+      this.responded = true;
+      this.stream.respond({ ":status": 200, "content-type": "application/grpc+proto", ...trailers }, { endStream: true });
+      return;
+    }
+    this.trailers = trailers;
+    this.stream.end();
+  }
+}
+
+/** Reads the whole request body, bounded by the message limit. */
+function readBody(stream: http2.ServerHttp2Stream, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit + 5) {
+        cleanup();
+        stream.resume(); // drain and drop the rest
+        reject(new ConnectError(`message larger than ${limit} bytes`, Code.ResourceExhausted));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new ConnectError("the client closed the stream", Code.Canceled));
+    };
+    const cleanup = () => {
+      stream.off("data", onData);
+      stream.off("end", onEnd);
+      stream.off("close", onClose);
+    };
+    stream.on("data", onData);
+    stream.once("end", onEnd);
+    stream.once("close", onClose);
+  });
+}
+
+/** The one request message of a unary or server-streaming call. */
+function decodeRequest(body: Buffer, schema: DescMessage, encoding: string | undefined, limit: number): Message {
+  if (body.length < 5) throw new ConnectError("the request has no complete gRPC message frame", Code.InvalidArgument);
+  const compressed = (body[0]! & 1) === 1;
+  const length = body.readUInt32BE(1);
+  if (body.length !== 5 + length) {
+    throw new ConnectError(`the request frame declares ${length} bytes but carries ${body.length - 5}`, Code.InvalidArgument);
+  }
+  let bytes: Uint8Array = body.subarray(5);
+  if (compressed) {
+    const options = { maxOutputLength: limit };
+    try {
+      if (encoding === "gzip") bytes = gunzipSync(bytes, options);
+      else if (encoding === "deflate") bytes = inflateSync(bytes, options);
+      else throw new ConnectError(`unsupported grpc-encoding "${encoding ?? "identity"}" (identity, gzip, deflate)`, Code.Unimplemented);
+    } catch (err) {
+      if (err instanceof ConnectError) throw err;
+      throw new ConnectError(`the compressed request does not decompress within ${limit} bytes`, Code.InvalidArgument);
+    }
+  }
+  try {
+    return fromBinary(schema, bytes);
+  } catch {
+    throw new ConnectError(`the request is not a valid ${schema.typeName} message`, Code.InvalidArgument);
+  }
+}
+
+function requestHeaders(headers: http2.IncomingHttpHeaders): Headers {
+  const out = new Headers();
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.startsWith(":") || value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) out.append(key, v);
+    else out.append(key, value);
+  }
+  return out;
+}
+
+async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, runner: MethodRunner, o: FastPathOptions): Promise<void> {
+  const exchange = new Exchange(stream);
+  const controller = new AbortController();
+  const onClose = () => controller.abort(new ConnectError("the client cancelled the call", Code.Canceled));
+  stream.once("close", onClose);
+  stream.on("error", () => undefined); // a reset stream is reported through "close"
+  let timer: NodeJS.Timeout | undefined;
+  let call: Call | undefined;
+  try {
+    const timeout = parseTimeout(headers["grpc-timeout"] === undefined ? null : String(headers["grpc-timeout"]), Number.MAX_SAFE_INTEGER);
+    if (timeout.error) throw timeout.error;
+    const deadline = new Promise<never>((_, reject) => {
+      if (timeout.timeoutMs === undefined) return;
+      timer = setTimeout(() => {
+        const err = new ConnectError("the client's deadline passed", Code.DeadlineExceeded);
+        controller.abort(err);
+        reject(err);
+      }, Math.min(timeout.timeoutMs, o.maxTimeoutMs + 1_000));
+    });
+    deadline.catch(() => undefined);
+    const body = await Promise.race([readBody(stream, o.maxMessageBytes), deadline]);
+    const encoding = headers["grpc-encoding"];
+    const message = decodeRequest(body, runner.method.input, typeof encoding === "string" ? encoding : undefined, o.maxMessageBytes);
+    call = { method: runner.method, header: requestHeaders(headers), message, signal: controller.signal, principal: undefined, peer: stream.session?.socket?.remoteAddress ?? "" };
+    const result = await Promise.race([runner.run(call), deadline]);
+    if (runner.method.methodKind === "unary") {
+      await exchange.send(encodeResponse(runner.method.output, result, o.maxMessageBytes));
+    } else {
+      exchange.start(); // streams answer headers at once, like connect-node
+      try {
+        for await (const item of result as AsyncIterable<unknown>) {
+          if (exchange.done) break;
+          await exchange.send(encodeResponse(runner.method.output, item, o.maxMessageBytes));
+        }
+      } catch (err) {
+        throw runner.mapStreamError(err, call);
+      }
+    }
+    exchange.finish();
+  } catch (err) {
+    exchange.finish(o.toConnectError(err, call));
+  } finally {
+    clearTimeout(timer);
+    stream.off("close", onClose);
+  }
+}
+
+function encodeResponse(schema: DescMessage, value: unknown, limit: number): Uint8Array {
+  const bytes = toBinary(schema, create(schema, value as never));
+  if (bytes.length > limit) throw new ConnectError(`the response is larger than ${limit} bytes`, Code.ResourceExhausted);
+  return bytes;
+}

@@ -1,6 +1,8 @@
 // Server-side ceiling on how long one unary call may run (CUSTOMERMS_MAX_DEADLINE_MS), whatever
 // the client asked for: the call's signal is aborted at the ceiling and the call fails with
-// DEADLINE_EXCEEDED. Client deadlines shorter than the ceiling are enforced by Connect itself.
+// DEADLINE_EXCEEDED. Client deadlines shorter than the ceiling are enforced by the transport
+// (connect-node, grpc-fast.ts), which aborts the call's signal; the call then ends here too.
+import { Code, ConnectError } from "@connectrpc/connect";
 import { AppError } from "../errors.js";
 import type { Middleware } from "./pipeline.js";
 
@@ -9,21 +11,26 @@ export function deadlineMiddleware(maxMs: number): Middleware {
     // Server streams (event feeds) are long-lived by design: only the client's deadline applies.
     if (call.method.methodKind !== "unary") return next(call);
     const ceiling = AbortSignal.timeout(maxMs);
-    call.signal = AbortSignal.any([call.signal, ceiling]);
+    const transport = call.signal;
+    call.signal = AbortSignal.any([transport, ceiling]);
     let onAbort: (() => void) | undefined;
+    // The call ends when its signal does (server ceiling, client deadline or disconnect), so the
+    // log line and the metrics record the outcome the client saw, not the handler's late one.
     const expired = new Promise<never>((_, reject) => {
       onAbort = () =>
         reject(
-          new AppError("DEADLINE_EXCEEDED", `the call exceeded the server's maximum of ${maxMs} ms`, {
-            reason: "DEADLINE_EXCEEDED",
-          }),
+          ceiling.aborted
+            ? new AppError("DEADLINE_EXCEEDED", `the call exceeded the server's maximum of ${maxMs} ms`, { reason: "DEADLINE_EXCEEDED" })
+            : transport.reason instanceof ConnectError
+              ? transport.reason
+              : new ConnectError("the call's deadline passed or it was cancelled", Code.Canceled),
         );
-      ceiling.addEventListener("abort", onAbort, { once: true });
+      call.signal.addEventListener("abort", onAbort, { once: true });
     });
     try {
       return await Promise.race([next(call), expired]);
     } finally {
-      if (onAbort) ceiling.removeEventListener("abort", onAbort);
+      if (onAbort) call.signal.removeEventListener("abort", onAbort);
     }
   };
 }

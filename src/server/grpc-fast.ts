@@ -164,7 +164,11 @@ function decodeRequest(body: Buffer, schema: DescMessage, encoding: string | und
       else throw new ConnectError(`unsupported grpc-encoding "${encoding ?? "identity"}" (identity, gzip, deflate)`, Code.Unimplemented);
     } catch (err) {
       if (err instanceof ConnectError) throw err;
-      throw new ConnectError(`the compressed request does not decompress within ${limit} bytes`, Code.InvalidArgument);
+      // zlib's maxOutputLength: a message over the limit once inflated (as uncompressed ones are).
+      if ((err as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") {
+        throw new ConnectError(`message larger than ${limit} bytes after decompression`, Code.ResourceExhausted);
+      }
+      throw new ConnectError(`the request is not valid ${encoding} data`, Code.InvalidArgument);
     }
   }
   try {

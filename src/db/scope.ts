@@ -6,7 +6,9 @@
 //   paths that span tenants (API key lookup, TenantService, CORS origins). Explicit and named.
 // Both settings are transaction-scoped (`true`): a pooled connection never carries a tenant or
 // the operator role into the next transaction, and a query outside these transactions fails.
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
+import { AppError } from "../errors.js";
 
 /** Runs `work` in one transaction of a fixed scope; commits on success, rolls back on error. */
 export type Transact = <T>(work: (em: EntityManager) => Promise<T>) => Promise<T>;
@@ -22,6 +24,20 @@ export type OperatorReason =
   | `TenantService/${string}`
   | `maintenance/${string}`;
 
+/** The deadline (epoch ms) of the call being served, set by the deadline middleware. Each
+ * transaction turns what is left of it into a transaction-local statement_timeout, so the
+ * database stops working (and releases its locks) when the caller has stopped waiting. */
+export const callDeadline = new AsyncLocalStorage<number>();
+
+/** "set_config('statement_timeout', …, true)" for the current call's deadline, or "" without one. */
+function timeoutSetting(): { sql: string; params: string[] } {
+  const deadline = callDeadline.getStore();
+  if (deadline === undefined) return { sql: "", params: [] };
+  const left = Math.floor(deadline - Date.now());
+  if (left <= 0) throw new AppError("DEADLINE_EXCEEDED", "the call's deadline passed", { reason: "DEADLINE_EXCEEDED" });
+  return { sql: ", set_config('statement_timeout', ?, true)", params: [String(left)] };
+}
+
 export interface Scopes {
   tenant(tenantId: string): Transact;
   operator(reason: OperatorReason): Transact;
@@ -31,14 +47,16 @@ export function createScopes(orm: MikroORM): Scopes {
   return {
     tenant: (tenantId) => (work) =>
       orm.em.fork().transactional(async (em) => {
-        await em.execute("select set_config('app.tenant_id', ?, true)", [tenantId]);
+        const timeout = timeoutSetting();
+        await em.execute(`select set_config('app.tenant_id', ?, true)${timeout.sql}`, [tenantId, ...timeout.params]);
         return work(em);
       }),
     operator: (reason) => (work) =>
       orm.em.fork().transactional(async (em) => {
+        const timeout = timeoutSetting();
         await em.execute(
-          `select set_config('role', '${OPERATOR_ROLE}', true), set_config('app.operator_reason', ?, true), set_config('application_name', ?, true)`,
-          [reason, `customerms operator: ${reason}`.slice(0, 63)],
+          `select set_config('role', '${OPERATOR_ROLE}', true), set_config('app.operator_reason', ?, true), set_config('application_name', ?, true)${timeout.sql}`,
+          [reason, `customerms operator: ${reason}`.slice(0, 63), ...timeout.params],
         );
         return work(em);
       }),

@@ -4,6 +4,7 @@
 // (connect-node, grpc-fast.ts), which aborts the call's signal; the call then ends here too.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AppError } from "../errors.js";
+import { callDeadline } from "../db/scope.js";
 import type { Middleware } from "./pipeline.js";
 
 export function deadlineMiddleware(maxMs: number): Middleware {
@@ -27,8 +28,11 @@ export function deadlineMiddleware(maxMs: number): Middleware {
         );
       call.signal.addEventListener("abort", onAbort, { once: true });
     });
+    // What is left of the earlier of the two bounds travels with the call to every transaction
+    // (db/scope.ts: statement_timeout), so a query blocked on a lock is cancelled too.
+    const deadline = Math.min(call.deadline ?? Infinity, Date.now() + maxMs);
     try {
-      return await Promise.race([next(call), expired]);
+      return await Promise.race([callDeadline.run(deadline, () => next(call)), expired]);
     } finally {
       if (onAbort) call.signal.removeEventListener("abort", onAbort);
     }

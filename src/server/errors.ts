@@ -78,6 +78,14 @@ export function toConnectError(err: AppError): ConnectError {
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53)/;
 const UNAVAILABLE_NODE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
 
+/** PostgreSQL cancelled the statement (57014): the call's statement_timeout, i.e. its deadline. */
+function isStatementTimeout(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if ((e as { code?: unknown }).code === "57014") return true;
+  }
+  return false;
+}
+
 function isDatabaseUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code;
@@ -129,7 +137,7 @@ export function errorMapper(logger: Logger): (err: unknown, call?: Call) => Conn
       // Errors raised by Connect itself or by a transport (deadline, cancel, framing): add the ErrorInfo.
       return new ConnectError(err.rawMessage, err.code, err.metadata, [errorInfo(Code[err.code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase())], err);
     }
-    if (call?.signal.aborted) {
+    if (call?.signal.aborted || isStatementTimeout(err)) {
       return new ConnectError("the call's deadline passed or it was cancelled", Code.DeadlineExceeded, undefined, [
         errorInfo("DEADLINE_EXCEEDED"),
       ]);

@@ -196,6 +196,7 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
   stream.on("error", () => undefined); // a reset stream is reported through "close"
   let timer: NodeJS.Timeout | undefined;
   let call: Call | undefined;
+  const started = Date.now();
   try {
     const timeout = parseTimeout(headers["grpc-timeout"] === undefined ? null : String(headers["grpc-timeout"]), Number.MAX_SAFE_INTEGER);
     if (timeout.error) throw timeout.error;
@@ -211,7 +212,15 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
     const body = await Promise.race([readBody(stream, o.maxMessageBytes), deadline]);
     const encoding = headers["grpc-encoding"];
     const message = decodeRequest(body, runner.method.input, typeof encoding === "string" ? encoding : undefined, o.maxMessageBytes);
-    call = { method: runner.method, header: requestHeaders(headers), message, signal: controller.signal, principal: undefined, peer: stream.session?.socket?.remoteAddress ?? "" };
+    call = {
+      method: runner.method,
+      header: requestHeaders(headers),
+      message,
+      signal: controller.signal,
+      principal: undefined,
+      peer: stream.session?.socket?.remoteAddress ?? "",
+      ...(timeout.timeoutMs === undefined ? {} : { deadline: started + timeout.timeoutMs }),
+    };
     const result = await Promise.race([runner.run(call), deadline]);
     if (runner.method.methodKind === "unary") {
       await exchange.send(encodeResponse(runner.method.output, result, o.maxMessageBytes));

@@ -25,6 +25,8 @@ export interface Call {
   principal: Principal | undefined;
   /** The client's IP address ("" if the transport does not know it). */
   readonly peer: string;
+  /** The client's deadline (epoch ms), when it sent one. */
+  readonly deadline?: number;
 }
 
 export type Next = (call: Call) => Promise<unknown>;
@@ -88,6 +90,7 @@ export function bindRunners(router: ConnectRouter, service: DescService, runners
       signal: ctx.signal,
       principal: undefined,
       peer: ctx.values.get(PEER_ADDRESS),
+      ...deadlineOf(ctx.timeoutMs()),
     });
     impl[method.localName] =
       method.methodKind === "unary"
@@ -104,6 +107,8 @@ export function bindRunners(router: ConnectRouter, service: DescService, runners
   }
   router.service(service, impl as unknown as ServiceImpl<DescService>);
 }
+
+const deadlineOf = (timeoutMs: number | undefined) => (timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs });
 
 /** methodRunners + bindRunners, for a service served by connect-node only. */
 export function bindUnaryService<S extends DescService>(

@@ -111,6 +111,26 @@ export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
   }
 }
 
+/** Backends of this database (other than the asking one) waiting on a lock right now. */
+export async function lockWaiters(databaseUrl: string): Promise<number> {
+  const [row] = await sql<{ n: number }>(
+    databaseUrl,
+    "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()",
+  );
+  return row!.n;
+}
+
+/** Polls (every 25 ms, at most `timeoutMs`) until no backend waits on a lock; returns how many still do. */
+export async function untilNoLockWaiters(databaseUrl: string, timeoutMs = 5_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let n = await lockWaiters(databaseUrl);
+  while (n > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+    n = await lockWaiters(databaseUrl);
+  }
+  return n;
+}
+
 export function bearer(token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` };
 }

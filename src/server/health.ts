@@ -11,6 +11,7 @@ import {
   HealthCheckResponse_ServingStatus as Status,
 } from "../../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../observability/logger.js";
+import type { MethodRunner } from "./pipeline.js";
 
 export type Probe = (timeoutMs: number) => Promise<void>;
 
@@ -120,17 +121,32 @@ async function* watch(monitor: HealthMonitor, service: string, ctx: HandlerConte
   }
 }
 
+function check(monitor: HealthMonitor, service: string) {
+  if (!monitor.knows(service)) {
+    throw new ConnectError(`unknown service "${service}"`, Code.NotFound);
+  }
+  return { status: monitor.status(service) };
+}
+
+function list(monitor: HealthMonitor) {
+  return { statuses: Object.fromEntries(["", ...monitor.services].map((s) => [s, { status: monitor.status(s) }])) };
+}
+
 export function registerHealth(router: ConnectRouter, monitor: HealthMonitor): void {
   router.service(Health, {
-    check(req) {
-      if (!monitor.knows(req.service)) {
-        throw new ConnectError(`unknown service "${req.service}"`, Code.NotFound);
-      }
-      return { status: monitor.status(req.service) };
-    },
-    list() {
-      return { statuses: Object.fromEntries(["", ...monitor.services].map((s) => [s, { status: monitor.status(s) }])) };
-    },
+    check: (req) => check(monitor, req.service),
+    list: () => list(monitor),
     watch: (req, ctx) => watch(monitor, req.service, ctx),
   });
+}
+
+/** Check and List for the gRPC fast path (load balancers and kubelets probe over plain gRPC);
+ * Watch stays on connect-node. No chain: health is unauthenticated and not logged per call. */
+export function healthRunners(monitor: HealthMonitor): MethodRunner[] {
+  const method = (name: string) => Health.methods.find((m) => m.name === name)!;
+  const direct = (err: unknown) => err;
+  return [
+    { method: method("Check"), run: async (call) => check(monitor, (call.message as unknown as { service: string }).service), mapStreamError: direct },
+    { method: method("List"), run: async () => list(monitor), mapStreamError: direct },
+  ];
 }

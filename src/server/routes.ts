@@ -24,7 +24,7 @@ import type { AuthFailures } from "./auth-failures.js";
 import { withCors, type CorsOrigins } from "./cors.js";
 import { deadlineMiddleware } from "./deadline.js";
 import { errorMapper, errorMiddleware } from "./errors.js";
-import { registerHealth, type HealthMonitor } from "./health.js";
+import { healthRunners, registerHealth, type HealthMonitor } from "./health.js";
 import { loggingMiddleware } from "./logging.js";
 import { bindRunners, methodRunners, PEER_ADDRESS, type Middleware } from "./pipeline.js";
 import { grpcFastPath } from "./grpc-fast.js";
@@ -139,7 +139,7 @@ export function createHandler(deps: RouteDeps) {
   };
   const grpcStream = config.grpcFastPath
     ? grpcFastPath(
-        services.flatMap((s) => s.runners),
+        [...services.flatMap((s) => s.runners), ...healthRunners(deps.health)],
         { maxMessageBytes: config.maxMessageBytes, maxTimeoutMs: config.maxDeadlineMs, toConnectError: mapStreamError },
       )
     : undefined;

@@ -78,7 +78,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const tenants = new TenantService(scopes, new TenantRepository(), undefined, (message, err) => logger.warn({ err: err.message }, message));
     const masterKey = await resolveDevSecret(config.masterKey, config.dataDir, "master-key", () => randomBase64(32));
     const keys = new DataKeys(createKeyring(parseMasterKey(masterKey.value), config.previousMasterKeys.map(parseMasterKey)));
-    const customerRepo = new CustomerRepository(keys);
+    const customerRepo = new CustomerRepository(keys, scopes);
     const customers = new CustomerService(customerRepo, new EventRepository(), keys, tenants);
     const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
     if (redis) await redis.connect().catch(() => undefined); // unreachable: verification fails closed, retried

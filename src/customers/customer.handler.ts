@@ -183,7 +183,7 @@ export function customerHandlers(
 
     async getCustomer(req, call) {
       const { tenantId } = tenantCall(call);
-      return data.scopes.tenant(tenantId)(async (em) => ({ customer: await toProto(customers, await customers.get(em, tenantId, req.id), em) }));
+      return { customer: await toProto(customers, await customers.read(tenantId, req.id, data.scopes.tenant(tenantId))) };
     },
 
     async getCustomerRequirements(req, call) {

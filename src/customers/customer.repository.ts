@@ -5,6 +5,7 @@
 // the row and field as associated data; identifiers arrive sealed from the service.
 import type { EntityManager, FilterQuery } from "@mikro-orm/postgresql";
 import type { DataKeys, TenantCipher } from "../db/envelope.js";
+import type { Scopes } from "../db/scope.js";
 import type { CalendarDate, Customer, CustomerStatus, CustomerType, Profile, Representative } from "./customer.js";
 import { CustomerEntity, type CustomerRow } from "./customer.entity.js";
 
@@ -139,8 +140,44 @@ export const UNIQUE_CONSTRAINTS: Readonly<Record<string, UniqueField>> = {
   customers_live_external_id_key: "external_id",
 };
 
+/** customers' columns as CustomerRow properties (the default naming: camelCase ↔ snake_case).
+ * The pool's driver hands timestamps over as text (MikroORM parses them itself): so do we. */
+const COLUMNS = Object.entries(CustomerEntity.meta.properties).map(([name, prop]) => ({
+  name,
+  column: name.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`),
+  date: (prop as { type?: unknown }).type === "Date",
+}));
+const SELECT_LIST = COLUMNS.map((c) => `"${c.column}"`).join(", ");
+
+function rowFromRaw(raw: Record<string, unknown>): CustomerRow {
+  const row: Record<string, unknown> = {};
+  for (const c of COLUMNS) {
+    const v = raw[c.column];
+    row[c.name] = c.date && v !== null && v !== undefined && !(v instanceof Date) ? new Date(String(v)) : v;
+  }
+  return row as unknown as CustomerRow;
+}
+
 export class CustomerRepository {
-  constructor(private readonly keys: DataKeys) {}
+  constructor(
+    private readonly keys: DataKeys,
+    private readonly scopes?: Scopes,
+  ) {}
+
+  /**
+   * GetCustomer's path: one round trip (Scopes.tenantRead), for a tenant whose data key this
+   * process holds. undefined = not possible here (no key cached yet): use findById in a
+   * tenant transaction instead.
+   */
+  async findByIdOneTrip(tenantId: string, id: string): Promise<Customer | null | undefined> {
+    const cipher = this.keys.cached(tenantId);
+    if (cipher === undefined || this.scopes === undefined) return undefined;
+    const rows = await this.scopes.tenantRead<Record<string, unknown>>(
+      tenantId,
+      (lit) => `select ${SELECT_LIST} from "customers" where "tenant_id" = ${lit(tenantId)} and "id" = ${lit(id)}`,
+    );
+    return rows.length === 0 ? null : fromRow(rowFromRaw(rows[0]!), cipher);
+  }
 
   async insert(em: EntityManager, customer: Customer): Promise<void> {
     await em.insert(CustomerEntity, toRow(customer, await this.keys.forTenant(em, customer.tenantId)));

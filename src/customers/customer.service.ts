@@ -129,6 +129,14 @@ export class CustomerService {
     return customer;
   }
 
+  /** A customer outside any transaction, in one round trip when possible (GetCustomer). */
+  async read(tenantId: string, id: string, transact: Transact): Promise<Customer> {
+    const fast = await this.repo.findByIdOneTrip(tenantId, id);
+    const customer = fast === undefined ? await transact((em) => this.repo.findById(em, tenantId, id)) : fast;
+    if (customer === null) throw notFound("CUSTOMER_NOT_FOUND", `customer ${id} not found`);
+    return customer;
+  }
+
   /** What the customer still needs before (currently) and after (eventually) activation: the
    * country rules plus the tenant's required fields, evaluated on every read (no stored state,
    * so a changed tenant setting shows on the next read). Pass the transaction's em inside one. */

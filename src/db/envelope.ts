@@ -124,6 +124,11 @@ export class DataKeys {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
+  /** The tenant's cipher if this process already holds its key (no database access). */
+  cached(tenantId: string): TenantCipher | undefined {
+    return this.cache.get(tenantId);
+  }
+
   async forTenant(em: EntityManager, tenantId: string): Promise<TenantCipher> {
     const cached = this.cache.get(tenantId);
     if (cached !== undefined) return cached;

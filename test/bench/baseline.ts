@@ -1,0 +1,509 @@
+// The baselines of `npm run bench`, each a child process of run.ts:
+//
+//   baseline.ts echo         a bare @grpc/grpc-js Server answering grpc.health.v1.Health/Check
+//                            (the same messages the service's own Health/Check answers);
+//   baseline.ts handwritten  what a hand-written service would do with `pg` directly:
+//                            finhub.customer.v1.CustomerService GetCustomer and CreateCustomer on a
+//                            bare @grpc/grpc-js Server, and GetCustomer as Connect JSON
+//                            (POST /finhub.customer.v1.CustomerService/GetCustomer) on a plain
+//                            node:http server.
+//
+// The hand-written service plays by the service's rules so that the comparison is fair: it
+// connects as the same non-owner role (a member of customerms_app), runs every query in a
+// transaction that sets app.tenant_id (row-level security) and a statement_timeout from the
+// call's deadline, sends the statements the service sends (GetCustomer: `begin read only;
+// set_config…; select…; commit` in one round trip, as the service's Scopes.tenantRead), authenticates the API key by its
+// SHA-256 (cached 2 s, like the service), checks the key's scope, opens the sealed date of birth
+// with the tenant's data key (unwrapped once with CUSTOMERMS_MASTER_KEY) and, on create, seals the
+// date of birth and the national id, computes the identifier's blind index, and writes the
+// customer, its CUSTOMER_CREATED event (tenant_event_sequences upsert + pg_notify) and the
+// idempotency record (claimed first, then completed with the sealed response) in one transaction:
+// the rows the service writes, readable by the service (run.ts checks that with GetCustomer).
+// What it does not do: protovalidate and the country rules (it checks presence and formats of the
+// few fields it needs), missing_requirements (replied empty), request logging and metrics.
+//
+// Prints one JSON line {"grpcPort", "httpPort"} on stdout once it listens.
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import pg from "pg";
+import { loadDefinition } from "./common.js";
+
+const mode = process.argv[2];
+const definition = loadDefinition();
+const protos = grpc.loadPackageDefinition(definition) as any;
+
+function listen(server: grpc.Server): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
+
+process.on("SIGINT", () => process.exit(0));
+process.on("SIGTERM", () => process.exit(0));
+process.on("disconnect", () => process.exit(0));
+
+if (mode === "echo") {
+  const server = new grpc.Server();
+  server.addService(protos.grpc.health.v1.Health.service, {
+    check: (_call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => callback(null, { status: "SERVING" }),
+  });
+  const port = await listen(server);
+  process.stdout.write(`${JSON.stringify({ grpcPort: port, httpPort: 0 })}\n`);
+} else if (mode === "handwritten") {
+  await handwritten();
+} else {
+  process.stderr.write(`usage: baseline.ts echo|handwritten\n`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class Failure extends Error {
+  constructor(
+    readonly grpcCode: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const CONNECT_HTTP: Partial<Record<grpc.status, [number, string]>> = {
+  [grpc.status.INVALID_ARGUMENT]: [400, "invalid_argument"],
+  [grpc.status.UNAUTHENTICATED]: [401, "unauthenticated"],
+  [grpc.status.PERMISSION_DENIED]: [403, "permission_denied"],
+  [grpc.status.NOT_FOUND]: [404, "not_found"],
+  [grpc.status.ALREADY_EXISTS]: [409, "already_exists"],
+};
+
+async function handwritten(): Promise<void> {
+  const url = process.env.BENCH_DATABASE_URL;
+  const master = Buffer.from(process.env.BENCH_MASTER_KEY ?? "", "base64");
+  if (!url || master.length !== 32) throw new Error("BENCH_DATABASE_URL and BENCH_MASTER_KEY are required");
+  const masterId = createHash("sha256").update(master).digest("hex").slice(0, 8);
+  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.BENCH_POOL_MAX ?? 20) });
+  pool.on("error", () => undefined); // an idle connection lost: the next checkout reconnects
+
+  type Tx = pg.PoolClient;
+  async function transaction<T>(setup: (c: Tx) => Promise<unknown>, work: (c: Tx) => Promise<T>): Promise<T> {
+    const c = await pool.connect();
+    try {
+      await c.query("begin");
+      await setup(c);
+      const result = await work(c);
+      await c.query("commit");
+      c.release();
+      return result;
+    } catch (err) {
+      await c.query("rollback").then(
+        () => c.release(),
+        () => c.release(true),
+      );
+      throw err;
+    }
+  }
+  /** What is left of the call's deadline (capped like the service's CUSTOMERMS_MAX_DEADLINE_MS),
+   * turned into a transaction-local statement_timeout as the service does. */
+  const MAX_DEADLINE_MS = 30_000;
+  const timeoutMs = (deadline: number | undefined) => String(Math.max(1, Math.floor(Math.min(deadline ?? Infinity, Date.now() + MAX_DEADLINE_MS) - Date.now())));
+  const inTenant = <T>(tenantId: string, deadline: number | undefined, work: (c: Tx) => Promise<T>) =>
+    transaction(
+      (c) => c.query("select set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)", [tenantId, timeoutMs(deadline)]),
+      work,
+    );
+  /** One read in ONE round trip, the statements the service's GetCustomer sends (Scopes.tenantRead):
+   * `begin read only; select set_config(tenant), set_config(statement_timeout); <select>; commit`
+   * as a single simple-protocol query, values quoted with pg.escapeLiteral. */
+  async function tenantRead<R>(tenantId: string, deadline: number | undefined, statement: (lit: (v: string) => string) => string): Promise<R[]> {
+    const lit = pg.escapeLiteral;
+    const text = `begin read only; select set_config('app.tenant_id', ${lit(tenantId)}, true), set_config('statement_timeout', ${lit(timeoutMs(deadline))}, true); ${statement(lit)}; commit`;
+    const c = await pool.connect();
+    try {
+      const results = (await c.query(text)) as unknown as Array<pg.QueryResult>;
+      c.release();
+      return results[2]!.rows as R[];
+    } catch (err) {
+      await c.query("rollback").then(
+        () => c.release(),
+        () => c.release(true),
+      );
+      throw err;
+    }
+  }
+
+  // --- API keys: SHA-256 lookup as the operator role, cached 2 s -------------------------------
+  interface Principal {
+    tenantId: string;
+    apiKeyId: string;
+    scopes: string[];
+  }
+  const keyCache = new Map<string, { principal: Principal; until: number }>();
+  async function authenticate(header: string | undefined, scope: "read" | "write"): Promise<Principal> {
+    const token = header === undefined ? undefined : /^Bearer ([\x21-\x7e]{1,512})$/.exec(header)?.[1];
+    if (token === undefined) throw new Failure(grpc.status.UNAUTHENTICATED, "missing or malformed authorization");
+    const hash = createHash("sha256").update(token).digest("hex");
+    const now = Date.now();
+    let entry = keyCache.get(hash);
+    if (entry === undefined || entry.until <= now) {
+      const rows = await transaction(
+        (c) => c.query("select set_config('role', 'customerms_operator', true), set_config('app.operator_reason', 'authenticate-api-key', true)"),
+        async (c) =>
+          (
+            await c.query<{ id: string; tenant_id: string; scopes: string[]; expire_time: Date | null; revoke_time: Date | null }>(
+              "select id, tenant_id, scopes, expire_time, revoke_time from api_keys where key_hash = $1",
+              [hash],
+            )
+          ).rows,
+      );
+      const row = rows[0];
+      if (row === undefined || row.revoke_time !== null) throw new Failure(grpc.status.UNAUTHENTICATED, "unknown or revoked API key");
+      if (row.expire_time !== null && row.expire_time.getTime() <= now) throw new Failure(grpc.status.UNAUTHENTICATED, "expired API key");
+      entry = {
+        principal: { tenantId: row.tenant_id, apiKeyId: row.id, scopes: row.scopes },
+        until: Math.min(now + 2_000, row.expire_time?.getTime() ?? Infinity),
+      };
+      if (keyCache.size > 10_000) keyCache.clear();
+      keyCache.set(hash, entry);
+    }
+    if (!entry.principal.scopes.includes(scope)) throw new Failure(grpc.status.PERMISSION_DENIED, `the key lacks the ${scope} scope`);
+    return entry.principal;
+  }
+
+  // --- Data keys: unwrapped once per tenant ---------------------------------------------------
+  interface Cipher {
+    keyId: string;
+    dek: Buffer;
+    indexKey: Buffer;
+  }
+  const ciphers = new Map<string, Cipher>();
+  const gcmOpen = (key: Buffer, iv: string, ct: string, tag: string, aad: string) => {
+    const d = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"));
+    d.setAAD(Buffer.from(aad));
+    d.setAuthTag(Buffer.from(tag, "base64url"));
+    return Buffer.concat([d.update(Buffer.from(ct, "base64url")), d.final()]);
+  };
+  const gcmSeal = (key: Buffer, plaintext: Buffer, aad: string, prefix: string) => {
+    const iv = randomBytes(12);
+    const c = createCipheriv("aes-256-gcm", key, iv);
+    c.setAAD(Buffer.from(aad));
+    const ct = Buffer.concat([c.update(plaintext), c.final()]);
+    return [prefix, iv.toString("base64url"), ct.toString("base64url"), c.getAuthTag().toString("base64url")].join(".");
+  };
+  async function cipherFor(c: Tx, tenantId: string): Promise<Cipher> {
+    const cached = ciphers.get(tenantId);
+    if (cached !== undefined) return cached;
+    const row = (await c.query<{ key_id: string; wrapped_key: string }>("select key_id, wrapped_key from tenant_data_keys where tenant_id = $1", [tenantId])).rows[0];
+    if (row === undefined) throw new Error(`tenant ${tenantId} has no data key yet (the bench seeds through the service first)`);
+    const [version, kid, iv, ct, tag] = row.wrapped_key.split(".");
+    if (version !== "w1" || kid !== masterId || iv === undefined || ct === undefined || tag === undefined) throw new Error("data key wrapped by another master key");
+    const dek = gcmOpen(master, iv, ct, tag, `customerms/data-key/${tenantId}`);
+    const cipher = { keyId: row.key_id, dek, indexKey: Buffer.from(hkdfSync("sha256", dek, Buffer.alloc(0), "customerms/blind-index/v1", 32)) };
+    ciphers.set(tenantId, cipher);
+    return cipher;
+  }
+  const open = (k: Cipher, sealed: string, aad: string) => {
+    const [, , iv, ct, tag] = sealed.split(".");
+    return gcmOpen(k.dek, iv!, ct!, tag!, aad);
+  };
+  const seal = (k: Cipher, plaintext: Buffer, aad: string) => gcmSeal(k.dek, plaintext, aad, `v2.${k.keyId}`);
+
+  // --- Row -> reply -------------------------------------------------------------------------
+  type Ts = (d: Date) => unknown;
+  const grpcTs: Ts = (d) => {
+    const ms = d.getTime();
+    return { seconds: String(Math.floor(ms / 1000)), nanos: (((ms % 1000) + 1000) % 1000) * 1_000_000 };
+  };
+  const jsonTs: Ts = (d) => d.toISOString();
+  const TRANSITIONS: Record<string, string[]> = {
+    pending: ["CUSTOMER_STATUS_ACTIVE", "CUSTOMER_STATUS_CLOSED"],
+    active: ["CUSTOMER_STATUS_SUSPENDED", "CUSTOMER_STATUS_CLOSED"],
+    suspended: ["CUSTOMER_STATUS_ACTIVE", "CUSTOMER_STATUS_CLOSED"],
+    closed: [],
+  };
+  const upper = (s: string) => s.toUpperCase();
+  const maskId = (id: any) => (id ? { type: id.type, value: "", maskedValue: `…${id.last4}` } : undefined);
+
+  interface CustomerRow {
+    tenant_id: string;
+    id: string;
+    type: string;
+    status: string;
+    profile: Record<string, any>;
+    email: string;
+    email_verified: boolean;
+    email_verify_time: Date | null;
+    phone_number: string | null;
+    phone_verified: boolean;
+    phone_verify_time: Date | null;
+    country_code: string;
+    address: Record<string, unknown> | null;
+    external_id: string | null;
+    metadata: Record<string, string>;
+    links: Array<Record<string, any>>;
+    status_reason: string | null;
+    status_note: string;
+    status_time: Date;
+    erase_time: Date | null;
+    version: number;
+    create_time: Date;
+    update_time: Date;
+  }
+  const COLUMNS =
+    "tenant_id, id, type, status, profile, email, email_verified, email_verify_time, phone_number, phone_verified, phone_verify_time, country_code, address, external_id, metadata, links, status_reason, status_note, status_time, erase_time, version, create_time, update_time";
+
+  function openDob(k: Cipher, r: { tenant_id: string; id: string }, stored: unknown) {
+    if (stored === null || stored === undefined) return undefined;
+    if (typeof stored === "string") return JSON.parse(open(k, stored, `${r.tenant_id}/${r.id}/individual.date_of_birth`).toString("utf8"));
+    return stored;
+  }
+
+  function toReply(r: CustomerRow, dob: unknown, ts: Ts) {
+    const p = r.profile;
+    const profile =
+      r.type === "individual"
+        ? {
+            individual: {
+              givenName: p.givenName,
+              middleName: p.middleName,
+              familyName: p.familyName,
+              dateOfBirth: dob,
+              nationality: p.nationality,
+              taxResidencyCountry: p.taxResidencyCountry,
+              nationalId: maskId(p.nationalId),
+              occupation: p.occupation,
+            },
+          }
+        : { business: { legalName: p.legalName, tradingName: p.tradingName, registrationNumber: p.registrationNumber, taxId: maskId(p.taxId), website: p.website, industry: p.industry } };
+    return {
+      id: r.id,
+      type: `CUSTOMER_TYPE_${upper(r.type)}`,
+      status: `CUSTOMER_STATUS_${upper(r.status)}`,
+      ...profile,
+      email: r.email,
+      phoneNumber: r.phone_number ?? "",
+      emailVerified: r.email_verified,
+      phoneVerified: r.phone_verified,
+      countryCode: r.country_code,
+      etag: String(r.version),
+      createTime: ts(r.create_time),
+      updateTime: ts(r.update_time),
+      address: r.address ?? undefined,
+      externalId: r.external_id ?? "",
+      metadata: r.metadata,
+      links: r.links.map((l) => ({ kind: `LINK_KIND_${upper(String(l.kind))}`, externalId: l.externalId, linkTime: ts(new Date(String(l.linkTime))) })),
+      statusReason: r.status_reason === null ? "STATUS_REASON_UNSPECIFIED" : `STATUS_REASON_${upper(r.status_reason)}`,
+      statusNote: r.status_note,
+      statusTime: ts(r.status_time),
+      eraseTime: r.erase_time ? ts(r.erase_time) : undefined,
+      allowedTransitions: TRANSITIONS[r.status] ?? [],
+      emailVerifyTime: r.email_verify_time ? ts(r.email_verify_time) : undefined,
+      phoneVerifyTime: r.phone_verify_time ? ts(r.phone_verify_time) : undefined,
+      missingRequirements: [],
+    };
+  }
+
+  /** Connect JSON omits default values (as protobuf-es toJson does). */
+  function compact(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(compact);
+    if (v !== null && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) {
+        if (x === undefined || x === null || x === "" || x === false || (Array.isArray(x) && x.length === 0) || /_UNSPECIFIED$/.test(String(x))) continue;
+        const c = compact(x);
+        if (c !== null && typeof c === "object" && !Array.isArray(c) && Object.keys(c).length === 0 && k !== "metadata") continue;
+        out[k] = c;
+      }
+      return out;
+    }
+    return v;
+  }
+
+  async function getCustomer(authorization: string | undefined, id: unknown, ts: Ts, deadline: number | undefined) {
+    const principal = await authenticate(authorization, "read");
+    if (typeof id !== "string" || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+      throw new Failure(grpc.status.INVALID_ARGUMENT, "id must be a UUID");
+    }
+    const tenantId = principal.tenantId;
+    // The tenant's data key once (a transaction of its own), then every read in one round trip.
+    const k = ciphers.get(tenantId) ?? (await inTenant(tenantId, deadline, (c) => cipherFor(c, tenantId)));
+    const rows = await tenantRead<CustomerRow>(tenantId, deadline, (lit) => `select ${COLUMNS} from customers where tenant_id = ${lit(tenantId)} and id = ${lit(id)}`);
+    const row = rows[0];
+    if (row === undefined) throw new Failure(grpc.status.NOT_FOUND, `customer ${id} not found`);
+    return { customer: toReply(row, openDob(k, row, row.profile.dateOfBirth), ts) };
+  }
+
+  // --- CreateCustomer: customer + event + idempotency record, one transaction -----------------
+  const service = definition["finhub.customer.v1.CustomerService"] as Record<string, any>;
+  const createDef = service.CreateCustomer as { requestSerialize(v: unknown): Buffer; responseSerialize(v: unknown): Buffer };
+
+  async function createCustomer(authorization: string | undefined, req: any, deadline: number | undefined) {
+    const principal = await authenticate(authorization, "write");
+    const c = req.customer;
+    const ind = c?.individual;
+    const email = typeof c?.email === "string" ? c.email.trim().toLowerCase() : "";
+    const requestId = typeof req.requestId === "string" ? req.requestId.toLowerCase() : "";
+    if (!ind || !ind.givenName || !ind.familyName || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) || !/^[A-Z]{2}$/.test(c.countryCode ?? "")) {
+      throw new Failure(grpc.status.INVALID_ARGUMENT, "an individual with given and family name, an email and a country code is required");
+    }
+    if (requestId !== "" && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(requestId)) {
+      throw new Failure(grpc.status.INVALID_ARGUMENT, "request_id must be a UUID");
+    }
+    const tenantId = principal.tenantId;
+    const id = randomUUID();
+    const now = new Date();
+    try {
+      return await inTenant(tenantId, deadline, async (tx) => {
+        const k = await cipherFor(tx, tenantId);
+        if (requestId !== "") {
+          const fingerprint = createHash("sha256").update(createDef.requestSerialize({ ...req, requestId: "" })).digest("hex");
+          await tx.query(
+            "insert into idempotency_records (tenant_id, request_id, method, fingerprint, response, resource_id, create_time) values ($1, $2, $3, $4, null, null, $5)",
+            [tenantId, requestId, "finhub.customer.v1.CustomerService/CreateCustomer", fingerprint, now],
+          );
+        }
+        const dob = ind.dateOfBirth ? { year: ind.dateOfBirth.year, month: ind.dateOfBirth.month, day: ind.dateOfBirth.day } : null;
+        const nid = ind.nationalId?.value
+          ? {
+              type: ind.nationalId.type as string,
+              last4: String(ind.nationalId.value).replace(/[^A-Za-z0-9]/g, "").slice(-4),
+              sealed: seal(k, Buffer.from(ind.nationalId.value), `${tenantId}/${id}/individual.national_id`),
+              index: createHmac("sha256", k.indexKey)
+                .update(`${ind.nationalId.type}:${String(ind.nationalId.value).replace(/[\s./-]/g, "").toUpperCase()}`)
+                .digest("base64url"),
+            }
+          : null;
+        const profile = {
+          givenName: ind.givenName,
+          middleName: ind.middleName ?? "",
+          familyName: ind.familyName,
+          dateOfBirth: dob === null ? null : seal(k, Buffer.from(JSON.stringify(dob)), `${tenantId}/${id}/individual.date_of_birth`),
+          nationality: ind.nationality ?? "",
+          taxResidencyCountry: ind.taxResidencyCountry ?? "",
+          nationalId: nid,
+          occupation: ind.occupation ?? "",
+        };
+        const a = c.address;
+        const address = a ? { line1: a.line1 ?? "", line2: a.line2 ?? "", city: a.city ?? "", region: a.region ?? "", postalCode: a.postalCode ?? "", countryCode: a.countryCode ?? "" } : null;
+        const row: CustomerRow = {
+          tenant_id: tenantId,
+          id,
+          type: "individual",
+          status: "pending",
+          profile,
+          email,
+          email_verified: false,
+          email_verify_time: null,
+          phone_number: c.phoneNumber || null,
+          phone_verified: false,
+          phone_verify_time: null,
+          country_code: c.countryCode,
+          address,
+          external_id: c.externalId || null,
+          metadata: c.metadata ?? {},
+          links: [],
+          status_reason: null,
+          status_note: "",
+          status_time: now,
+          erase_time: null,
+          version: 1,
+          create_time: now,
+          update_time: now,
+        };
+        await tx.query(
+          `insert into customers (tenant_id, id, type, status, profile, email, email_verified, email_verify_time, phone_number, phone_verified,
+             phone_verify_time, country_code, address, external_id, identifier_index, erase_time, metadata, links, status_reason, status_note,
+             status_time, version, create_time, update_time)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+          [
+            tenantId, id, row.type, row.status, JSON.stringify(profile), email, false, null, row.phone_number, false,
+            null, row.country_code, address === null ? null : JSON.stringify(address), row.external_id, nid?.index ?? null, null,
+            JSON.stringify(row.metadata), "[]", null, "", now, 1, now, now,
+          ],
+        );
+        const seq = (
+          await tx.query<{ last_seq: string }>(
+            `insert into tenant_event_sequences (tenant_id, last_seq) values ($1, 1)
+             on conflict (tenant_id) do update set last_seq = tenant_event_sequences.last_seq + 1 returning last_seq`,
+            [tenantId],
+          )
+        ).rows[0]!.last_seq;
+        await tx.query(
+          `insert into customer_events (tenant_id, id, customer_id, type, actor, request_id, reason, note, changed_fields, time, seq, details)
+           values ($1, $2, $3, 'CUSTOMER_CREATED', $4, $5, null, '', '[]', $6, $7, '{}')`,
+          [tenantId, randomUUID(), id, `api_key:${principal.apiKeyId}`, requestId === "" ? null : requestId, now, seq],
+        );
+        await tx.query("select pg_notify('cms_customer_events', $1)", [tenantId]);
+        const response = { customer: toReply(row, dob ?? undefined, grpcTs) };
+        if (requestId !== "") {
+          const sealed = Buffer.from(seal(k, createDef.responseSerialize(response), `${tenantId}/${requestId}/idempotency-response`), "ascii");
+          await tx.query("update idempotency_records set response = $3, resource_id = $4 where tenant_id = $1 and request_id = $2", [tenantId, requestId, sealed, id]);
+        }
+        return response;
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === "23505") throw new Failure(grpc.status.ALREADY_EXISTS, `unique violation: ${(err as { constraint?: string }).constraint ?? "?"}`);
+      throw err;
+    }
+  }
+
+  // --- gRPC -----------------------------------------------------------------------------------
+  const toGrpcError = (err: unknown): Partial<grpc.StatusObject> =>
+    err instanceof Failure ? { code: err.grpcCode, details: err.message } : { code: grpc.status.INTERNAL, details: (err as Error).message };
+  const authOf = (md: grpc.Metadata) => {
+    const v = md.get("authorization")[0];
+    return typeof v === "string" ? v : undefined;
+  };
+  const deadlineOf = (call: grpc.ServerUnaryCall<any, any>) => {
+    const d = call.getDeadline();
+    const ms = d instanceof Date ? d.getTime() : Number(d);
+    return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+  };
+  const server = new grpc.Server();
+  server.addService(protos.finhub.customer.v1.CustomerService.service, {
+    getCustomer(call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) {
+      getCustomer(authOf(call.metadata), call.request.id, grpcTs, deadlineOf(call)).then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toGrpcError(err)),
+      );
+    },
+    createCustomer(call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) {
+      createCustomer(authOf(call.metadata), call.request, deadlineOf(call)).then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toGrpcError(err)),
+      );
+    },
+  });
+  const grpcPort = await listen(server);
+
+  // --- Connect JSON over node:http --------------------------------------------------------------
+  const GET_PATH = "/finhub.customer.v1.CustomerService/GetCustomer";
+  const web = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const reply = (status: number, body: unknown) => {
+        const text = JSON.stringify(body);
+        res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
+      };
+      if (req.method !== "POST" || req.url !== GET_PATH) return reply(404, { code: "unimplemented", message: `${req.method} ${req.url}` });
+      let body: any;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        return reply(400, { code: "invalid_argument", message: "the body is not JSON" });
+      }
+      const timeout = Number(req.headers["connect-timeout-ms"]);
+      getCustomer(req.headers.authorization, body?.id, jsonTs, Number.isFinite(timeout) && timeout > 0 ? Date.now() + timeout : undefined).then(
+        (r) => reply(200, compact(r)),
+        (err: unknown) => {
+          const [status, code] = (err instanceof Failure && CONNECT_HTTP[err.grpcCode]) || [500, "internal"];
+          reply(status, { code, message: (err as Error).message });
+        },
+      );
+    });
+  });
+  web.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", () => resolve()));
+  process.stdout.write(`${JSON.stringify({ grpcPort, httpPort: (web.address() as AddressInfo).port })}\n`);
+}

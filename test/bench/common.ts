@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { completeIndividual } from "../support/fixtures.js";
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../..");
 export const benchDir = join(repoRoot, "test/bench");
@@ -121,26 +122,9 @@ export function md5Uuid(text: string): string {
 /** Id of the n-th (1-based) bulk-inserted customer of a seed tag (SQL: md5(tag || ':' || n)::uuid). */
 export const bulkId = (tag: string, n: number) => md5Uuid(`${tag}:${n}`);
 
-/** A complete, valid GB individual (test/support/fixtures.ts completeIndividual("GB") shape):
- * adult date of birth, a valid National Insurance number, a local mobile number and an address
- * with a valid postcode. */
+/** A complete, valid GB individual: the tests' own fixture with the bench's unique contacts. */
 export function gbIndividual(email: string, phoneNumber: string) {
-  return {
-    individual: {
-      givenName: "Ada",
-      middleName: "",
-      familyName: "Lovelace",
-      dateOfBirth: { year: 1980, month: 12, day: 10 },
-      nationality: "GB",
-      taxResidencyCountry: "GB",
-      nationalId: { type: "GB_NINO", value: "AB 12 34 56 C" },
-      occupation: "Engineer",
-    },
-    email,
-    phoneNumber,
-    countryCode: "GB",
-    address: { line1: "1 High Street", line2: "", city: "London", region: "Greater London", postalCode: "SW1A 1AA", countryCode: "GB" },
-  };
+  return completeIndividual("GB", { email, phoneNumber });
 }
 
 // ---------------------------------------------------------------------------------------------

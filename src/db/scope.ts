@@ -30,13 +30,19 @@ export type OperatorReason =
  * database stops working (and releases its locks) when the caller has stopped waiting. */
 export const callDeadline = new AsyncLocalStorage<number>();
 
-/** "set_config('statement_timeout', …, true)" for the current call's deadline, or "" without one. */
-function timeoutSetting(): { sql: string; params: string[] } {
+/** What is left of the current call's deadline in ms (undefined without one); throws once it passed. */
+function remainingMs(): number | undefined {
   const deadline = callDeadline.getStore();
-  if (deadline === undefined) return { sql: "", params: [] };
+  if (deadline === undefined) return undefined;
   const left = Math.floor(deadline - Date.now());
   if (left <= 0) throw new AppError("DEADLINE_EXCEEDED", "the call's deadline passed", { reason: "DEADLINE_EXCEEDED" });
-  return { sql: ", set_config('statement_timeout', ?, true)", params: [String(left)] };
+  return left;
+}
+
+/** ", set_config('statement_timeout', ?, true)" and its parameter for the current call, or nothing. */
+function timeoutSetting(): { sql: string; params: string[] } {
+  const left = remainingMs();
+  return left === undefined ? { sql: "", params: [] } : { sql: ", set_config('statement_timeout', ?, true)", params: [String(left)] };
 }
 
 export interface Scopes {
@@ -62,9 +68,7 @@ export function createScopes(orm: MikroORM): Scopes {
   return {
     async tenantRead<R>(tenantId: string, statement: (lit: (value: string) => string) => string): Promise<R[]> {
       const lit = pg.escapeLiteral;
-      const deadline = callDeadline.getStore();
-      const left = deadline === undefined ? undefined : Math.floor(deadline - Date.now());
-      if (left !== undefined && left <= 0) throw new AppError("DEADLINE_EXCEEDED", "the call's deadline passed", { reason: "DEADLINE_EXCEEDED" });
+      const left = remainingMs();
       const timeout = left === undefined ? "" : `, set_config('statement_timeout', ${lit(String(left))}, true)`;
       const text = `begin read only; select set_config('app.tenant_id', ${lit(tenantId)}, true)${timeout}; ${statement(lit)}; commit`;
       const knex = knexClient();

@@ -1,8 +1,8 @@
 // The cross-cutting chain, written once in a transport-neutral form. A Call is what every
 // transport can produce (method descriptor, request headers, decoded message, abort signal); a
-// Middleware wraps the next step. bindUnaryService() adapts a chain + handlers to a Connect
-// router; a second transport (e.g. a @grpc/grpc-js Server fed by the front door) builds the same
-// Call from its own request and calls the same runner.
+// Middleware wraps the next step. methodRunners() puts the chain around each handler once;
+// bindRunners() serves the runners through connect-node, and the gRPC fast path (grpc-fast.ts)
+// builds the same Call from an HTTP/2 stream and calls the same runner.
 import type { DescMethod, DescService, Message } from "@bufbuild/protobuf";
 import { createContextKey, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { ApiKeyScope } from "../tenants/tenant.entity.js";
@@ -109,19 +109,6 @@ export function bindRunners(router: ConnectRouter, service: DescService, runners
 }
 
 const deadlineOf = (timeoutMs: number | undefined) => (timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs });
-
-/** methodRunners + bindRunners, for a service served by connect-node only. */
-export function bindUnaryService<S extends DescService>(
-  router: ConnectRouter,
-  service: S,
-  handlers: UnaryHandlers<S>,
-  chain: readonly Middleware[],
-  mapStreamError: StreamErrorMapper = (err) => err,
-): MethodRunner[] {
-  const runners = methodRunners(service, handlers, chain, mapStreamError);
-  bindRunners(router, service, runners);
-  return runners;
-}
 
 /**
  * The tenant of an authenticated call and the actor for its audit trail ("api_key:<id>", the

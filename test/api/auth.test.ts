@@ -1,12 +1,13 @@
 // Authentication and tenant isolation (acceptance: "Wrong/missing/revoked key → UNAUTHENTICATED;
 // tenant A reading tenant B's customer → NOT_FOUND"). The tenant always comes from the API key.
 import { randomBytes, randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { CustomerService } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { bearer, createTenant, startServer, type TestServer } from "../support/app.js";
+import { bearer, createTenant, type TestServer } from "../support/app.js";
+import { withServer } from "../support/file-server.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
 
 const DOMAIN = "customerms.finhub";
@@ -14,13 +15,9 @@ const DOMAIN = "customerms.finhub";
 let server: TestServer;
 let c: ReturnType<typeof grpcClients>;
 
-beforeAll(async () => {
-  server = await startServer();
-  c = grpcClients(server.port);
-});
-afterAll(async () => {
-  c?.close();
-  await server?.close();
+withServer({}, (s, clients) => {
+  server = s;
+  c = clients;
 });
 
 function newCustomer(suffix = randomUUID()) {

@@ -12,10 +12,11 @@
 import { randomUUID } from "node:crypto";
 import { getExampleNumber, type CountryCode } from "libphonenumber-js/max";
 import examples from "libphonenumber-js/mobile/examples";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { COUNTRY_RULES, SUPPORTED_COUNTRIES } from "../../src/compliance/countries.js";
 import { IDENTIFIERS, validateIdentifier } from "../../src/compliance/identifiers.js";
-import { bearer, createTenant, markContactsVerified, sql, startServer, type TestServer, type TestTenant } from "../support/app.js";
+import { bearer, createTenant, markContactsVerified, sql, type TestServer, type TestTenant } from "../support/app.js";
+import { withServer } from "../support/file-server.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError, preconditionFailures } from "../support/grpc.js";
 import { COUNTRY_SAMPLES as SAMPLE } from "../support/fixtures.js";
 
@@ -28,13 +29,9 @@ const DOMAIN = "customerms.finhub";
 let server: TestServer;
 let c: ReturnType<typeof grpcClients>;
 
-beforeAll(async () => {
-  server = await startServer();
-  c = grpcClients(server.port);
-});
-afterAll(async () => {
-  c?.close();
-  await server?.close();
+withServer({}, (s, clients) => {
+  server = s;
+  c = clients;
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   bearer,
   createTenant,
@@ -15,6 +15,7 @@ import {
   type TestServer,
   type TestTenant,
 } from "../support/app.js";
+import { withServer } from "../support/file-server.js";
 import { validIdentifier } from "../support/fixtures.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
 
@@ -24,13 +25,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 let server: TestServer;
 let c: ReturnType<typeof grpcClients>;
 
-beforeAll(async () => {
-  server = await startServer();
-  c = grpcClients(server.port);
-});
-afterAll(async () => {
-  c?.close();
-  await server?.close();
+withServer({}, (s, clients) => {
+  server = s;
+  c = clients;
 });
 
 // ---------------------------------------------------------------------------------------------

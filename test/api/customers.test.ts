@@ -2,7 +2,7 @@
 // both an individual and a business with three representatives; business with ownership summing
 // to 101 % → INVALID_ARGUMENT"), over the grpc-js client built from proto/.
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   bearer,
   createTenant,
@@ -12,6 +12,7 @@ import {
   type TestServer,
   type TestTenant,
 } from "../support/app.js";
+import { withServer } from "../support/file-server.js";
 import { completeIndividual, validIdentifier } from "../support/fixtures.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError, preconditionFailures } from "../support/grpc.js";
 
@@ -21,13 +22,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 let server: TestServer;
 let c: ReturnType<typeof grpcClients>;
 
-beforeAll(async () => {
-  server = await startServer();
-  c = grpcClients(server.port);
-});
-afterAll(async () => {
-  c?.close();
-  await server?.close();
+withServer({}, (s, clients) => {
+  server = s;
+  c = clients;
 });
 
 // ---------------------------------------------------------------------------------------------

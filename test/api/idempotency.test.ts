@@ -1,8 +1,9 @@
 // Idempotent creates with a caller-chosen request_id (AIP-155): retries return the first result,
 // the same id with another body is refused, concurrent duplicates write once.
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, createTenant, sql, startServer, type TestServer, type TestTenant } from "../support/app.js";
+import { describe, expect, it } from "vitest";
+import { bearer, createTenant, sql, type TestServer, type TestTenant } from "../support/app.js";
+import { withServer } from "../support/file-server.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
 
 const DOMAIN = "customerms.finhub";
@@ -10,13 +11,9 @@ const DOMAIN = "customerms.finhub";
 let server: TestServer;
 let c: ReturnType<typeof grpcClients>;
 
-beforeAll(async () => {
-  server = await startServer();
-  c = grpcClients(server.port);
-});
-afterAll(async () => {
-  c?.close();
-  await server?.close();
+withServer({}, (s, clients) => {
+  server = s;
+  c = clients;
 });
 
 const admin = () => metadata(bearer(server.adminToken));

@@ -7,8 +7,9 @@
 import { randomUUID } from "node:crypto";
 import { getExampleNumber, type CountryCode } from "libphonenumber-js/max";
 import examples from "libphonenumber-js/mobile/examples";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { bearer, markContactsVerified as markVerified, sql, startServer, type TestServer } from "../support/app.js";
+import { withServer } from "../support/file-server.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError, preconditionFailures } from "../support/grpc.js";
 
 const DOMAIN = "customerms.finhub";
@@ -17,13 +18,9 @@ const BOTH = ["CHANNEL_B2C", "CHANNEL_B2B"];
 let server: TestServer;
 let c: ReturnType<typeof grpcClients>;
 
-beforeAll(async () => {
-  server = await startServer();
-  c = grpcClients(server.port);
-});
-afterAll(async () => {
-  c?.close();
-  await server?.close();
+withServer({}, (s, clients) => {
+  server = s;
+  c = clients;
 });
 
 // ---------------------------------------------------------------------------------------------

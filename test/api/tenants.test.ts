@@ -2,8 +2,9 @@
 // ListTenants paging. Other files create tenants concurrently in the same database: paging
 // assertions are about this file's own tenants only.
 import { createHash, randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, createTenant, sql, startServer, type TestServer } from "../support/app.js";
+import { describe, expect, it } from "vitest";
+import { bearer, createTenant, sql, type TestServer } from "../support/app.js";
+import { withServer } from "../support/file-server.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
 
 const DOMAIN = "customerms.finhub";
@@ -11,13 +12,9 @@ const DOMAIN = "customerms.finhub";
 let server: TestServer;
 let c: ReturnType<typeof grpcClients>;
 
-beforeAll(async () => {
-  server = await startServer();
-  c = grpcClients(server.port);
-});
-afterAll(async () => {
-  c?.close();
-  await server?.close();
+withServer({}, (s, clients) => {
+  server = s;
+  c = clients;
 });
 
 const admin = () => metadata(bearer(server.adminToken));

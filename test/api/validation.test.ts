@@ -2,11 +2,12 @@
 // message) → INVALID_ARGUMENT (or RESOURCE_EXHAUSTED for size) with field paths in the details;
 // no row written").
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport as createWebTransport } from "@connectrpc/connect-web";
 import { CustomerService } from "../../gen/finhub/customer/v1/customer_service_pb.js";
-import { bearer, createTenant, sql, startServer, type TestServer, type TestTenant } from "../support/app.js";
+import { bearer, createTenant, sql, type TestServer, type TestTenant } from "../support/app.js";
+import { withServer } from "../support/file-server.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError, type DecodedDetails } from "../support/grpc.js";
 
 const DOMAIN = "customerms.finhub";
@@ -14,13 +15,9 @@ const DOMAIN = "customerms.finhub";
 let server: TestServer;
 let c: ReturnType<typeof grpcClients>;
 
-beforeAll(async () => {
-  server = await startServer();
-  c = grpcClients(server.port);
-});
-afterAll(async () => {
-  c?.close();
-  await server?.close();
+withServer({}, (s, clients) => {
+  server = s;
+  c = clients;
 });
 
 function validCustomer(overrides: Record<string, unknown> = {}): Record<string, any> {

@@ -10,17 +10,33 @@ export interface FileServer {
   readonly logs: string[];
 }
 
-export function useServer(env: Record<string, string> = {}): FileServer {
+/** Starts the file's server and clients before its tests and closes them after; `ready`
+ * receives them (for files that keep their own `server` / `c` variables). Returns the log lines. */
+export function withServer(
+  env: Record<string, string>,
+  ready: (server: TestServer, clients: ReturnType<typeof grpcClients>) => void,
+): string[] {
   const logs: string[] = [];
   let server: TestServer | undefined;
   let clients: ReturnType<typeof grpcClients> | undefined;
   beforeAll(async () => {
     server = await startServer(env, { write: (line) => void logs.push(line) });
     clients = grpcClients(server.port);
+    ready(server, clients);
   });
   afterAll(async () => {
     clients?.close();
     await server?.close();
+  });
+  return logs;
+}
+
+export function useServer(env: Record<string, string> = {}): FileServer {
+  let server: TestServer | undefined;
+  let clients: ReturnType<typeof grpcClients> | undefined;
+  const logs = withServer(env, (s, c) => {
+    server = s;
+    clients = c;
   });
   return {
     get server() {

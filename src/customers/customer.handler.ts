@@ -174,6 +174,10 @@ export function customerHandlers(
       }
     },
 
+    async createSessionToken() {
+      throw new AppError("FAILED_PRECONDITION", "session tokens are not implemented yet", { reason: "NOT_IMPLEMENTED" });
+    },
+
     async createCustomer(req, call) {
       const { tenantId, actor } = tenantCall(call, req.requestId);
       const draft = draftFromProto(req.customer!, undefined);

@@ -43,13 +43,13 @@ async function attempt<T>(f: HTMLFormElement, work: () => Promise<T>, fallbackPa
     return await busy(f, work);
   } catch (err) {
     const p = describeError(err);
-    const fields = new Map(p.fields);
+    const left = p.metadata.attempts_left;
+    const withAttempts = (text: string) => (left !== undefined ? `${text} (${left} attempts left)` : text);
+    const fields = new Map([...p.fields].map(([path, text]) => [path, withAttempts(text)] as const));
     let general = "";
     if (fields.size === 0) {
-      const left = p.metadata.attempts_left;
-      const text = left !== undefined ? `${p.message} (${left} attempts left)` : p.message;
-      if (fallbackPath) fields.set(fallbackPath, text);
-      else general = text;
+      if (fallbackPath) fields.set(fallbackPath, withAttempts(p.message));
+      else general = withAttempts(p.message);
     } else if (!(err instanceof ConnectError) || p.reason === "") {
       general = p.message;
     }

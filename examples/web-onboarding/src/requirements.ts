@@ -8,9 +8,12 @@ import type { DescField, DescMessage } from "@bufbuild/protobuf";
 import { CustomerSchema, type Requirement } from "../../../gen/finhub/customer/v1/customer_pb.js";
 import { el, field, controls } from "./dom.js";
 
+/** Field names whose plain reading is not a good label. */
+const LABELS: Readonly<Record<string, string>> = { line1: "Address line 1", line2: "Address line 2" };
+
 /** "date_of_birth" -> "Date of birth" */
 export function humanize(name: string): string {
-  const s = name.replace(/_/g, " ");
+  const s = LABELS[name] ?? name.replace(/_/g, " ");
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 

@@ -23,6 +23,7 @@ import { buildVerification } from "./verification/index.js";
 import { resolveAdminToken, type AdminToken } from "./tenants/admin-token.js";
 import { TenantRepository } from "./tenants/tenant.repository.js";
 import { TenantService } from "./tenants/tenant.service.js";
+import { SessionService } from "./tenants/session.service.js";
 
 const randomBase64 = (bytes: number) => randomBytes(bytes).toString("base64");
 
@@ -117,6 +118,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         authFailures: new AuthFailures(config.authFailuresPerMinute, redis),
         adminToken: adminToken.value,
         tenants,
+        sessions: new SessionService(scopes),
         customers,
         verification,
         events: eventService,

@@ -1,6 +1,7 @@
 // Everything the one port serves, as one Node request handler: TenantService (admin token),
 // CustomerService (tenant API key), health and reflection, behind CORS.
 import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
+import type { Tracer } from "@opentelemetry/api";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CustomerService as CustomerServiceDesc, file_finhub_customer_v1_customer_service } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import {
@@ -31,6 +32,7 @@ import { bindRunners, methodRunners, PEER_ADDRESS, type Middleware } from "./pip
 import { grpcFastPath } from "./grpc-fast.js";
 import { registerReflection } from "./reflection.js";
 import { sessionGuardMiddleware } from "./session-guard.js";
+import { tracingMiddleware } from "./tracing.js";
 import { validationMiddleware } from "./validation.js";
 
 /** Each served service and the dependencies its health follows. */
@@ -57,6 +59,8 @@ export interface RouteDeps {
   readonly cors: CorsOrigins;
   readonly shutdownSignal: AbortSignal;
   readonly metrics: Metrics;
+  /** Set when OpenTelemetry tracing is on: one server span per RPC. */
+  readonly tracer?: Tracer | undefined;
 }
 
 export function createHandler(deps: RouteDeps) {
@@ -66,6 +70,7 @@ export function createHandler(deps: RouteDeps) {
     errors: errorMiddleware(logger),
     validation: validationMiddleware(),
     sessionGuard: sessionGuardMiddleware(),
+    tracing: deps.tracer ? [tracingMiddleware(deps.tracer)] : [],
   };
   const credentials: Credentials = {
     adminToken: deps.adminToken,
@@ -79,6 +84,7 @@ export function createHandler(deps: RouteDeps) {
   // (an unauthenticated caller learns nothing about the request shape); a session token's
   // customer is compared once the request is known to be well formed.
   const chain = (audience: Audience): Middleware[] => [
+    ...shared.tracing,
     shared.logging,
     shared.errors,
     deadlineMiddleware(config.maxDeadlineMs),

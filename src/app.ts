@@ -23,6 +23,8 @@ import { buildVerification } from "./verification/index.js";
 import { resolveAdminToken, type AdminToken } from "./tenants/admin-token.js";
 import { TenantRepository } from "./tenants/tenant.repository.js";
 import { TenantService } from "./tenants/tenant.service.js";
+import { SessionService } from "./tenants/session.service.js";
+import { createTracing } from "./observability/tracing.js";
 
 const randomBase64 = (bytes: number) => randomBytes(bytes).toString("base64");
 
@@ -106,6 +108,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       pool: () => knexPoolStats(database),
       redisReady: () => (redis === undefined ? undefined : redis.status === "ready" ? 1 : 0),
     });
+    const tracing = config.tracing ? createTracing(config.tracing) : undefined;
+    if (tracing) logger.info({ url: config.tracing!.url }, "OpenTelemetry traces on: one span per RPC, sent as OTLP/HTTP");
     const streamsShutdown = new AbortController();
     const shutdown = new AbortController();
     // Every in-flight call listens on it; the default limit of 10 would warn under load.
@@ -117,6 +121,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         authFailures: new AuthFailures(config.authFailuresPerMinute, redis),
         adminToken: adminToken.value,
         tenants,
+        sessions: new SessionService(scopes),
         customers,
         verification,
         events: eventService,
@@ -125,6 +130,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         health,
         shutdownSignal: shutdown.signal,
         metrics,
+        tracer: tracing?.tracer,
       });
     const door = createFrontDoor(routes.http, routes.grpcStream);
     let closing: Promise<void> | undefined;
@@ -147,6 +153,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           shutdown.abort();
           redis?.disconnect();
           await database.close();
+          await tracing?.shutdown().catch((err: Error) => logger.warn({ err: err.message }, "could not send the last traces"));
         })();
         return closing;
       },

@@ -57,6 +57,9 @@ const schema = z.object({
   CUSTOMERMS_HEALTH_INTERVAL_MS: int(100, 60_000).default(1_000),
   CUSTOMERMS_STREAM_HEARTBEAT_MS: int(100, 300_000).default(15_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  // OpenTelemetry's own names, so operators set what they already know.
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().url("must be an http(s) URL").regex(/^https?:\/\//, "must be an http(s) URL").optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).max(100).default("customerms"),
 });
 
 export interface Config {
@@ -103,6 +106,8 @@ export interface Config {
   /** Idle event streams get a heartbeat this often. */
   readonly streamHeartbeatMs: number;
   readonly logLevel: string;
+  /** OpenTelemetry traces: one server span per RPC sent as OTLP/HTTP JSON to `url`; unset = off. */
+  readonly tracing: { readonly url: string; readonly serviceName: string } | undefined;
   /** The largest request or response message accepted, in bytes. */
   readonly maxMessageBytes: number;
 }
@@ -201,6 +206,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     healthIntervalMs: c.CUSTOMERMS_HEALTH_INTERVAL_MS,
     streamHeartbeatMs: c.CUSTOMERMS_STREAM_HEARTBEAT_MS,
     logLevel: c.LOG_LEVEL,
+    tracing: c.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+      ? Object.freeze({ url: c.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, serviceName: c.OTEL_SERVICE_NAME })
+      : undefined,
     maxMessageBytes: 4 * 1024 * 1024,
   });
 }

@@ -28,8 +28,10 @@ import { decodeCursor, encodeCursor, eventToProto, eventTypeName } from "../even
 import type { EventService } from "../events/event.service.js";
 import { idempotencyKey, protoCodec } from "../server/idempotency.js";
 import { decodePageToken, encodePageToken, pageSize } from "../server/paging.js";
-import { tenantCall, type Call, type UnaryHandlers } from "../server/pipeline.js";
-import type { Customer, CustomerDetails } from "./customer.js";
+import { tenantCall, type Call, type Principal, type UnaryHandlers } from "../server/pipeline.js";
+import { SESSION_TTL_DEFAULT_MS, type SessionService } from "../tenants/session.service.js";
+import { ALL_API_KEY_SCOPES } from "../tenants/tenant.entity.js";
+import { closedError, type Customer, type CustomerDetails } from "./customer.js";
 import { mergePaths, resolvePaths } from "./customer-mask.proto.js";
 import { customerToProto, draftFromProto, linkKindMap, reasonMap, statusMap, typeMap } from "./customer.proto.js";
 import type { CustomerFilter } from "./customer.repository.js";
@@ -124,6 +126,7 @@ export function customerHandlers(
   data: CustomerData,
   customers: CustomerService,
   events: EventService,
+  sessions: SessionService,
   streams: StreamSettings,
 ): UnaryHandlers<typeof CustomerServiceDesc> {
   /** Activate, Suspend and Close share their request shape (id, etag, reason, note, request_id). */
@@ -174,15 +177,49 @@ export function customerHandlers(
       }
     },
 
-    async createSessionToken() {
-      throw new AppError("FAILED_PRECONDITION", "session tokens are not implemented yet", { reason: "NOT_IMPLEMENTED" });
+    async createSessionToken(req, call) {
+      const { tenantId } = tenantCall(call);
+      const p = call.principal as Extract<Principal, { kind: "tenant" }>;
+      // A token reads, writes and verifies for its customer: only a key that may do all three mints one.
+      const missing = ALL_API_KEY_SCOPES.find((s) => !p.scopes.includes(s));
+      if (missing !== undefined) {
+        throw new AppError("PERMISSION_DENIED", `minting a session token needs an API key with the read, write and verify scopes; this one lacks "${missing}"`, {
+          reason: "API_KEY_SCOPE_INSUFFICIENT",
+          metadata: { required_scope: missing, api_key_id: p.apiKeyId },
+        });
+      }
+      return data.scopes.tenant(tenantId)(async (em) => {
+        const customerId = req.customerId === "" ? null : req.customerId.toLowerCase();
+        if (customerId !== null) {
+          const c = await customers.get(em, tenantId, customerId);
+          if (c.status === "closed") throw closedError(c);
+        }
+        const ttlMs = req.ttl === undefined ? SESSION_TTL_DEFAULT_MS : Number(req.ttl.seconds) * 1000 + Math.floor(req.ttl.nanos / 1e6);
+        const { secret, row } = await sessions.mint(em, { tenantId, apiKeyId: p.apiKeyId, customerId, ttlMs, allowedOrigins: req.allowedOrigins });
+        return {
+          sessionToken: secret,
+          session: {
+            id: row.id,
+            customerId: row.customerId ?? "",
+            createTime: timestampFromDate(row.createTime),
+            expireTime: timestampFromDate(row.expireTime),
+            allowedOrigins: row.allowedOrigins,
+            apiKeyId: row.apiKeyId,
+          },
+        };
+      });
     },
 
     async createCustomer(req, call) {
       const { tenantId, actor } = tenantCall(call, req.requestId);
       const draft = draftFromProto(req.customer!, undefined);
-      return write(data, customers, call, tenantId, req.requestId, CreateCustomerResponseSchema, (em) =>
-        customers.create(em, tenantId, draft, actor), () => draft);
+      const session = (call.principal as Extract<Principal, { kind: "tenant" }>).session;
+      return write(data, customers, call, tenantId, req.requestId, CreateCustomerResponseSchema, async (em) => {
+        const created = await customers.create(em, tenantId, draft, actor);
+        // A session token registers one customer and is bound to it, in the same transaction.
+        if (session !== undefined) await sessions.bind(em, tenantId, session.id, created.id);
+        return created;
+      }, () => draft);
     },
 
     async getCustomer(req, call) {

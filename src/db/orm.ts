@@ -6,6 +6,7 @@ import { defineConfig, MikroORM, type Options } from "@mikro-orm/postgresql";
 import { Migrator } from "@mikro-orm/migrations";
 import { CustomerEntity } from "../customers/customer.entity.js";
 import { ApiKeyEntity, TenantAuditEntity, TenantDataKeyEntity, TenantEntity } from "../tenants/tenant.entity.js";
+import { SessionTokenEntity } from "../tenants/session.entity.js";
 import { CustomerEventEntity, TenantEventSequenceEntity } from "../events/event.entity.js";
 import { IdempotencyEntity } from "./idempotency.entity.js";
 import { migrationsList } from "./migrations/index.js";
@@ -27,7 +28,7 @@ export function ormOptions(clientUrl: string, poolMax: number, log: OrmLog = SIL
   return defineConfig({
     logger: (message) => log.debug(message),
     clientUrl,
-    entities: [TenantEntity, TenantAuditEntity, TenantDataKeyEntity, ApiKeyEntity, CustomerEntity, CustomerEventEntity, TenantEventSequenceEntity, IdempotencyEntity],
+    entities: [TenantEntity, TenantAuditEntity, TenantDataKeyEntity, ApiKeyEntity, CustomerEntity, CustomerEventEntity, TenantEventSequenceEntity, IdempotencyEntity, SessionTokenEntity],
     extensions: [Migrator],
     migrations: {
       tableName: "mikro_orm_migrations",

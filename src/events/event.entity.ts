@@ -15,7 +15,7 @@ export interface CustomerEventRow {
   customerId: string;
   /** CUSTOMER_CREATED, CUSTOMER_UPDATED, CUSTOMER_ACTIVATED, ... */
   type: string;
-  /** "api_key:<id>" or "system". */
+  /** "api_key:<id>", "session_token:<id>" or "system". */
   actor: string;
   requestId: string | null;
   reason: string | null;

@@ -8,6 +8,8 @@ const SENSITIVE_KEYS = [
   "api_key",
   "adminToken",
   "token",
+  "sessionToken",
+  "session_token",
   "secret",
   "password",
   "code",

@@ -10,11 +10,16 @@ export function idempotencyKey(call: Call, scope: string, requestId: string): Id
   if (requestId === "") return undefined;
   const body = clone(call.method.input, call.message);
   (body as unknown as { requestId: string }).requestId = "";
+  const hash = createHash("sha256").update(toBinary(call.method.input, body));
+  // A session token's retries replay its own responses only: another session (of the same
+  // tenant) repeating its request_id and body gets REQUEST_ID_REUSED, not that customer.
+  const session = call.principal?.kind === "tenant" ? call.principal.session : undefined;
+  if (session !== undefined) hash.update(`session:${session.id}`);
   return {
     scope,
     requestId: requestId.toLowerCase(),
     method: `${call.method.parent.typeName}/${call.method.name}`,
-    fingerprint: createHash("sha256").update(toBinary(call.method.input, body)).digest("hex"),
+    fingerprint: hash.digest("hex"),
   };
 }
 

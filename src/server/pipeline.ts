@@ -7,10 +7,26 @@ import type { DescMethod, DescService, Message } from "@bufbuild/protobuf";
 import { createContextKey, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { ApiKeyScope } from "../tenants/tenant.entity.js";
 
-/** Who is calling, as established by the auth middleware. */
+/** What a session token (CustomerService.CreateSessionToken) may act on. */
+export interface SessionGrant {
+  readonly id: string;
+  /** The one customer it acts for; null until its CreateCustomer. */
+  readonly customerId: string | null;
+  /** Browser origins allowed to use it; empty = the tenant's CORS origins. */
+  readonly allowedOrigins: readonly string[];
+}
+
+/** Who is calling, as established by the auth middleware. A session token is a tenant principal
+ * (its tenant, the API key that minted it) restricted by `session` (server/session-guard.ts). */
 export type Principal =
   | { readonly kind: "admin" }
-  | { readonly kind: "tenant"; readonly tenantId: string; readonly apiKeyId: string; readonly scopes: readonly ApiKeyScope[] };
+  | {
+      readonly kind: "tenant";
+      readonly tenantId: string;
+      readonly apiKeyId: string;
+      readonly scopes: readonly ApiKeyScope[];
+      readonly session?: SessionGrant;
+    };
 
 /** The client's address, put in the handler context by the transport (routes.ts). */
 export const PEER_ADDRESS = createContextKey<string>("", { description: "client address" });
@@ -111,11 +127,12 @@ export function bindRunners(router: ConnectRouter, service: DescService, runners
 const deadlineOf = (timeoutMs: number | undefined) => (timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs });
 
 /**
- * The tenant of an authenticated call and the actor for its audit trail ("api_key:<id>", the
- * call's request_id). A programming error if the auth middleware did not run.
+ * The tenant of an authenticated call and the actor for its audit trail ("api_key:<id>" or
+ * "session_token:<id>", the call's request_id). A programming error if the auth middleware did
+ * not run.
  */
 export function tenantCall(call: Call, requestId = ""): { tenantId: string; actor: { id: string; requestId: string | null } } {
   const p = call.principal;
   if (p?.kind !== "tenant") throw new Error(`${call.method.name}: no tenant principal on the call`);
-  return { tenantId: p.tenantId, actor: { id: `api_key:${p.apiKeyId}`, requestId: requestId === "" ? null : requestId.toLowerCase() } };
+  return { tenantId: p.tenantId, actor: { id: p.session ? `session_token:${p.session.id}` : `api_key:${p.apiKeyId}`, requestId: requestId === "" ? null : requestId.toLowerCase() } };
 }

@@ -1,6 +1,7 @@
 // Everything the one port serves, as one Node request handler: TenantService (admin token),
 // CustomerService (tenant API key), health and reflection, behind CORS.
 import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
+import type { Tracer } from "@opentelemetry/api";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CustomerService as CustomerServiceDesc, file_finhub_customer_v1_customer_service } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import {
@@ -19,7 +20,8 @@ import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { tenantHandlers } from "../tenants/tenant.handler.js";
 import type { TenantService } from "../tenants/tenant.service.js";
-import { authMiddleware, type Audience } from "./auth.js";
+import type { SessionService } from "../tenants/session.service.js";
+import { authMiddleware, type Audience, type Credentials } from "./auth.js";
 import type { AuthFailures } from "./auth-failures.js";
 import { withCors, type CorsOrigins } from "./cors.js";
 import { deadlineMiddleware } from "./deadline.js";
@@ -29,6 +31,8 @@ import { loggingMiddleware } from "./logging.js";
 import { bindRunners, methodRunners, PEER_ADDRESS, type Middleware } from "./pipeline.js";
 import { grpcFastPath } from "./grpc-fast.js";
 import { registerReflection } from "./reflection.js";
+import { sessionGuardMiddleware } from "./session-guard.js";
+import { tracingMiddleware } from "./tracing.js";
 import { validationMiddleware } from "./validation.js";
 
 /** Each served service and the dependencies its health follows. */
@@ -45,6 +49,7 @@ export interface RouteDeps {
   readonly authFailures: AuthFailures;
   readonly adminToken: string;
   readonly tenants: TenantService;
+  readonly sessions: SessionService;
   readonly customers: CustomerService;
   readonly verification: VerificationService;
   readonly events: EventService;
@@ -54,20 +59,38 @@ export interface RouteDeps {
   readonly cors: CorsOrigins;
   readonly shutdownSignal: AbortSignal;
   readonly metrics: Metrics;
+  /** Set when OpenTelemetry tracing is on: one server span per RPC. */
+  readonly tracer?: Tracer | undefined;
 }
 
 export function createHandler(deps: RouteDeps) {
   const { config, logger } = deps;
-  const shared = { logging: loggingMiddleware(logger, deps.metrics), errors: errorMiddleware(logger), validation: validationMiddleware() };
+  const shared = {
+    logging: loggingMiddleware(logger, deps.metrics),
+    errors: errorMiddleware(logger),
+    validation: validationMiddleware(),
+    sessionGuard: sessionGuardMiddleware(),
+    tracing: deps.tracer ? [tracingMiddleware(deps.tracer)] : [],
+  };
+  const credentials: Credentials = {
+    adminToken: deps.adminToken,
+    keys: deps.tenants,
+    sessions: deps.sessions,
+    tenantOrigins: async (tenantId) => [...config.corsOrigins, ...((await deps.tenants.profile(tenantId)).settings.corsOrigins ?? [])],
+    failures: deps.authFailures,
+  };
   const mapStreamError = errorMapper(logger);
   // Order matters: log the final code; map errors; bound time; authenticate before validating
-  // (an unauthenticated caller learns nothing about the request shape).
+  // (an unauthenticated caller learns nothing about the request shape); a session token's
+  // customer is compared once the request is known to be well formed.
   const chain = (audience: Audience): Middleware[] => [
+    ...shared.tracing,
     shared.logging,
     shared.errors,
     deadlineMiddleware(config.maxDeadlineMs),
-    authMiddleware(audience, deps.adminToken, deps.tenants, deps.authFailures),
+    authMiddleware(audience, credentials),
     shared.validation,
+    shared.sessionGuard,
   ];
   // Built once, served by both transports: connect-node (every protocol) and the gRPC fast path.
   const services = [
@@ -79,7 +102,7 @@ export function createHandler(deps: RouteDeps) {
       desc: CustomerServiceDesc,
       runners: methodRunners(
         CustomerServiceDesc,
-        customerHandlers(deps.data, deps.customers, deps.events, {
+        customerHandlers(deps.data, deps.customers, deps.events, deps.sessions, {
           heartbeatMs: config.streamHeartbeatMs,
           pollMs: 1_000,
           shutdown: deps.streamsShutdown,

@@ -22,7 +22,7 @@ const serviceUrl = inject("serviceDatabaseUrl");
 /** The login role test servers connect with (test/support/global-setup.ts). */
 const SERVICE_ROLE = "customerms_test_service";
 
-/** Every tenant table of the defence_in_depth migration and the column its policies compare. */
+/** Every tenant table (defence_in_depth and later migrations) and the column its policies compare. */
 const TENANT_TABLES: ReadonlyArray<readonly [table: string, column: string]> = [
   ["tenants", "id"],
   ["tenant_audit", "tenant_id"],
@@ -32,6 +32,7 @@ const TENANT_TABLES: ReadonlyArray<readonly [table: string, column: string]> = [
   ["customer_events", "tenant_id"],
   ["tenant_event_sequences", "tenant_id"],
   ["idempotency_records", "tenant_id"],
+  ["session_tokens", "tenant_id"],
 ];
 const column = (table: string) => (table === "tenants" ? "id" : "tenant_id");
 
@@ -70,6 +71,7 @@ beforeAll(async () => {
         metadata(bearer(tenant.apiKey)),
       );
     }
+    await unary(c.customers, "createSessionToken", {}, metadata(bearer(tenant.apiKey)));
   }
   // On the embedded PGlite every connection shares one session, which the service has dropped to
   // customerms_app: the owner is the URL's user there.

@@ -14,8 +14,18 @@ describe("loadConfig", () => {
       corsOrigins: [],
       migrateOnStart: true,
       maxMessageBytes: 4 * 1024 * 1024,
+      tracing: undefined,
     });
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it("turns OpenTelemetry traces on with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (service name customerms unless OTEL_SERVICE_NAME)", () => {
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://otel:4318/v1/traces" }).tracing).toEqual({
+      url: "http://otel:4318/v1/traces",
+      serviceName: "customerms",
+    });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://otel/v1/traces", OTEL_SERVICE_NAME: "cms-eu" }).tracing?.serviceName).toBe("cms-eu");
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "otel:4318" })).toThrow(/OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: must be an http\(s\) URL/);
   });
 
   it.each([

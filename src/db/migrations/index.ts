@@ -8,6 +8,7 @@ import { Migration20261128174138_tenant_settings } from "./Migration202611281741
 import { Migration20261128175205_event_sequence } from "./Migration20261128175205_event_sequence.js";
 import { Migration20261128185015_tenant_audit } from "./Migration20261128185015_tenant_audit.js";
 import { Migration20261128193212_defence_in_depth } from "./Migration20261128193212_defence_in_depth.js";
+import { Migration20261206191806_session_tokens } from "./Migration20261206191806_session_tokens.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128170318_init", class: Migration20261128170318_init },
@@ -17,4 +18,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128175205_event_sequence", class: Migration20261128175205_event_sequence },
   { name: "Migration20261128185015_tenant_audit", class: Migration20261128185015_tenant_audit },
   { name: "Migration20261128193212_defence_in_depth", class: Migration20261128193212_defence_in_depth },
+  { name: "Migration20261206191806_session_tokens", class: Migration20261206191806_session_tokens },
 ];

@@ -18,7 +18,7 @@ const WAIT = { timeout: 15_000 };
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack(["GB"]);
+  stack = await startStack(["GB", "DE"]);
 });
 afterAll(async () => {
   await stack?.close();
@@ -53,6 +53,11 @@ async function verifyWithCode(page: Page, channel: "email" | "phone", destinatio
   await page.getByText(/We sent you a \d+-digit code/).waitFor(WAIT);
   await page.getByLabel(label, { exact: true }).fill(await codeFor(stack.webhook, channel, destination, n));
   await page.getByRole("button", { name: channel === "email" ? "Verify email" : "Verify phone" }).click();
+}
+
+/** The requirement groups the profile form shows (one per path the server reports as due). */
+async function requirementGroups(page: Page): Promise<string[]> {
+  return page.locator("form > fieldset > legend").allTextContents();
 }
 
 async function finish(page: Page, artifact: string): Promise<string> {
@@ -127,6 +132,7 @@ describe.each(["connect", "grpcweb"] as const)("web onboarding over %s", (transp
 
     // What GB asks of an individual, as the server reports it: an address and a date of birth.
     await heading(page, "Complete your profile");
+    expect(await requirementGroups(page)).toEqual(["Address", "Date of birth"]);
     await page.getByLabel("Address line 1", { exact: true }).fill("10 Downing Street");
     await page.getByLabel("City", { exact: true }).fill("London");
     await page.getByLabel("Postal code", { exact: true }).fill("SW1A 2AA");
@@ -164,6 +170,7 @@ describe.each(["connect", "grpcweb"] as const)("web onboarding over %s", (transp
 
     // GB asks a business for its registered address, company number and representatives.
     await heading(page, "Complete your profile");
+    expect(await requirementGroups(page)).toEqual(["Address", "Registration number", "Representatives"]);
     await page.getByLabel("Address line 1", { exact: true }).fill("1 Engine Yard");
     await page.getByLabel("City", { exact: true }).fill("London");
     await page.getByLabel("Postal code", { exact: true }).fill("EC1A 1BB");
@@ -185,6 +192,47 @@ describe.each(["connect", "grpcweb"] as const)("web onboarding over %s", (transp
       expect(customer.profile.value.legalName).toBe("Analytical Engines Ltd");
       expect(customer.profile.value.representatives.map((r) => [r.givenName, r.ownershipBasisPoints])).toEqual([["Charles", 6000]]);
     }
+    expect(leaked).toEqual([]);
+    await page.context().close();
+  });
+});
+
+describe("the profile form follows the server's requirements, not a per-country list in the page", () => {
+  it("DE asks an individual for a nationality as well (GB does not): the form shows it, a bad postal code is shown at its field, then active", async () => {
+    const page = await openPage("connect");
+    const email = `karl.${randomUUID()}@example.com`;
+    const phone = localMobile("DE");
+    await page.getByLabel("Given name", { exact: true }).fill("Karl");
+    await page.getByLabel("Family name", { exact: true }).fill("Weierstrass");
+    await page.getByLabel("Email", { exact: true }).fill(email);
+    await page.getByLabel("Mobile phone", { exact: true }).fill(phone);
+    await page.getByLabel("Country", { exact: true }).selectOption("DE");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await verifyWithCode(page, "email", email);
+    await verifyWithCode(page, "phone", phone);
+
+    await heading(page, "Complete your profile");
+    expect(await requirementGroups(page)).toEqual(["Address", "Date of birth", "Nationality"]);
+    expect(await page.getByLabel("Country code", { exact: true }).inputValue()).toBe("DE");
+    await page.getByLabel("Address line 1", { exact: true }).fill("Unter den Linden 6");
+    await page.getByLabel("City", { exact: true }).fill("Berlin");
+    await page.getByLabel("Postal code", { exact: true }).fill("SW1A 2AA"); // not a German postal code
+    await page.getByLabel("Date of birth", { exact: true }).fill("1985-10-31");
+    await page.getByLabel("Nationality", { exact: true }).fill("de");
+    await page.getByRole("button", { name: "Save and continue" }).click();
+
+    // The domain rule's violation (customer.address.postal_code) lands at the Postal code field.
+    await waitInvalid(page, "Postal code");
+    expect(await errorOf(page, "Postal code")).not.toBe("");
+    expect(await focusedLabel(page)).toBe("Postal code");
+    await page.getByLabel("Postal code", { exact: true }).fill("10117");
+    await page.getByRole("button", { name: "Save and continue" }).click();
+
+    const id = await finish(page, "b2c-de-connect.png");
+    const customer = await customerAsTenant(id);
+    expect(customer.status).toBe(CustomerStatus.ACTIVE);
+    expect(customer.profile.case === "individual" && customer.profile.value.nationality).toBe("DE");
+    expect(customer.address?.postalCode).toBe("10117");
     expect(leaked).toEqual([]);
     await page.context().close();
   });

@@ -179,9 +179,14 @@ describe.each(["connect", "grpcweb"] as const)("web onboarding over %s", (transp
     await page.getByLabel("Family name", { exact: true }).fill("Babbage");
     await page.getByLabel("Date of birth", { exact: true }).fill("1971-12-26");
     await page.getByLabel("Nationality", { exact: true }).fill("GB");
+    await page.getByLabel("Ownership (%)", { exact: true }).fill("60");
+    // No role yet: the server's violation on representatives[0].roles lands at the role boxes.
+    await page.getByRole("button", { name: "Save and continue" }).click();
+    await waitInvalid(page, "Director");
+    expect(await errorOf(page, "Director")).not.toBe("");
+    expect(await focusedLabel(page)).toBe(" Director");
     await page.getByLabel("Director", { exact: true }).check();
     await page.getByLabel("Beneficial owner", { exact: true }).check();
-    await page.getByLabel("Ownership (%)", { exact: true }).fill("60");
     await page.getByRole("button", { name: "Save and continue" }).click();
 
     const id = await finish(page, `b2b-${transport}.png`);

@@ -100,9 +100,13 @@ export function showErrors(form: HTMLElement, errors: ReadonlyMap<string, string
     }
     const slot = control ? errorSlot(control) : null;
     if (control && slot) {
-      control.setAttribute("aria-invalid", "true");
+      // A checkbox group's errors are carried by a hidden input: mark and focus its boxes.
+      const boxes = control instanceof HTMLInputElement && control.type === "hidden"
+        ? [...form.querySelectorAll<HTMLInputElement>("input[type=checkbox]")].filter((c) => c.dataset.path === control.dataset.path)
+        : [control];
+      boxes.forEach((b) => b.setAttribute("aria-invalid", "true"));
       slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
-      first ??= control;
+      first ??= boxes[0] ?? control;
       marked++;
     } else {
       unplaced.push(path ? `${path}: ${message}` : message);

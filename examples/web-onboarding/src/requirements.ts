@@ -69,12 +69,12 @@ function representativeInputs(path: string, f: DescField & { fieldKind: "list" }
     if (sub.fieldKind === "list" && sub.listKind === "enum") {
       // Roles: one checkbox per defined value.
       const group = el("fieldset", { class: "checks" }, el("legend", {}, humanize(sub.name)));
+      const errorId = `${base.replace(/[^A-Za-z0-9_-]/g, "-")}-${sub.name}-error`;
       for (const [value, text] of enumOptions(sub).slice(1)) {
-        const input = el("input", { type: "checkbox", name: `${base}.${sub.name}`, value });
+        const input = el("input", { type: "checkbox", name: `${base}.${sub.name}`, value, "aria-describedby": errorId });
         input.dataset.path = `${base}.${sub.name}`;
         group.append(el("label", {}, input, ` ${text}`));
       }
-      const errorId = `${base.replace(/[^A-Za-z0-9_-]/g, "-")}-${sub.name}-error`;
       // The group's error slot: a hidden data-path carrier so violations of the roles land here.
       const carrier = el("input", { type: "hidden", "aria-describedby": errorId });
       carrier.dataset.path = `${base}.${sub.name}`;

@@ -9,7 +9,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CustomerStatus } from "../../gen/finhub/customer/v1/customer_pb.js";
+import { CustomerStatus, RepresentativeRole } from "../../gen/finhub/customer/v1/customer_pb.js";
 import { CustomerService } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import { localMobile } from "../support/fixtures.js";
 import { ARTIFACTS_DIR, codeFor, startStack, type Stack } from "./stack.js";
@@ -153,7 +153,7 @@ describe.each(["connect", "grpcweb"] as const)("web onboarding over %s", (transp
     await page.context().close();
   });
 
-  it("B2B: business details and a representative as the server asks for them, then active", async () => {
+  it("B2B: business details and representatives as the server asks for them (a missing role shown at the role boxes), then active", async () => {
     const page = await openPage(transport);
     const email = `office.${randomUUID()}@example.com`;
     const phone = localMobile("GB");
@@ -187,6 +187,14 @@ describe.each(["connect", "grpcweb"] as const)("web onboarding over %s", (transp
     expect(await focusedLabel(page)).toBe(" Director");
     await page.getByLabel("Director", { exact: true }).check();
     await page.getByLabel("Beneficial owner", { exact: true }).check();
+    // A second representative: a signer with 10 %.
+    await page.getByRole("button", { name: "Add another representative" }).click();
+    const second = page.getByRole("group", { name: "Representative 2", exact: true });
+    expect(await focusedLabel(page)).toBe("Given name");
+    await second.getByLabel("Given name", { exact: true }).fill("Augusta");
+    await second.getByLabel("Family name", { exact: true }).fill("King");
+    await second.getByLabel("Authorized signer", { exact: true }).check();
+    await second.getByLabel("Ownership (%)", { exact: true }).fill("10");
     await page.getByRole("button", { name: "Save and continue" }).click();
 
     const id = await finish(page, `b2b-${transport}.png`);
@@ -195,7 +203,10 @@ describe.each(["connect", "grpcweb"] as const)("web onboarding over %s", (transp
     expect(customer.profile.case).toBe("business");
     if (customer.profile.case === "business") {
       expect(customer.profile.value.legalName).toBe("Analytical Engines Ltd");
-      expect(customer.profile.value.representatives.map((r) => [r.givenName, r.ownershipBasisPoints])).toEqual([["Charles", 6000]]);
+      expect(customer.profile.value.representatives.map((r) => [r.givenName, r.ownershipBasisPoints, r.roles])).toEqual([
+        ["Charles", 6000, [RepresentativeRole.DIRECTOR, RepresentativeRole.BENEFICIAL_OWNER]],
+        ["Augusta", 1000, [RepresentativeRole.AUTHORIZED_SIGNER]],
+      ]);
     }
     expect(leaked).toEqual([]);
     await page.context().close();

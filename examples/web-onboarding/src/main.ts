@@ -7,7 +7,6 @@
 //   5. ActivateCustomer -> "Your account is active"
 // Each step replaces <main>'s content and moves focus to its heading; server errors appear
 // next to the field their violation names.
-import { ConnectError } from "@connectrpc/connect";
 import { CustomerStatus, type Customer } from "../../../gen/finhub/customer/v1/customer_pb.js";
 import { createApi, fetchSession, transportFromLocation, type Api } from "./api.js";
 import { busy, clearErrors, el, field, showErrors, value } from "./dom.js";
@@ -50,8 +49,6 @@ async function attempt<T>(f: HTMLFormElement, work: () => Promise<T>, fallbackPa
     if (fields.size === 0) {
       if (fallbackPath) fields.set(fallbackPath, withAttempts(p.message));
       else general = withAttempts(p.message);
-    } else if (!(err instanceof ConnectError) || p.reason === "") {
-      general = p.message;
     }
     showErrors(f, fields, general);
     return undefined;

@@ -97,7 +97,18 @@ export function requirementGroup(req: Requirement, customer: { countryCode: stri
   if (f === undefined) {
     box.append(field(req.field, humanize(req.field)));
   } else if (f.fieldKind === "list" && f.listKind === "message") {
-    box.append(representativeInputs(req.field, f, 0));
+    // A list (representatives): one item to start with, more on request.
+    let count = 0;
+    const items = el("div");
+    const add = () => {
+      const item = representativeInputs(req.field, f, count++);
+      items.append(item);
+      return item;
+    };
+    add();
+    const more = el("button", { type: "button", class: "secondary" }, `Add another ${humanize(f.name).toLowerCase().replace(/s$/, "")}`);
+    more.addEventListener("click", () => add().querySelector<HTMLElement>("input, select")?.focus());
+    box.append(items, more);
   } else {
     box.append(...leafInputs(req.field, f, { country: customer.countryCode }));
   }

@@ -247,24 +247,23 @@ export function customerHandlers(
         ...(req.createdBefore ? { createdBefore: timestampDate(req.createdBefore) } : {}),
       };
       const limit = pageSize(req.pageSize);
-      return data.scopes.tenant(tenantId)(async (em) => {
-        // The identifier filter is known by its blind index only (also in the page token's scope).
-        const full = req.identifier
-          ? { ...filter, identifierIndex: await customers.identifierIndex(em, tenantId, req.identifier.type, req.identifier.value) }
-          : filter;
-        const scope = filterFingerprint(tenantId, full);
-        const cursor = decodePageToken(req.pageToken, "page_token", scope);
-        const after = cursor ? { createTime: new Date(cursor.t), id: cursor.i } : undefined;
-        const rows = await customers.list(em, tenantId, full, limit + 1, after);
-        const page = rows.slice(0, limit);
-        const last = page.at(-1);
-        const out: PbCustomer[] = [];
-        for (const c of page) out.push(await toProto(customers, c, em)); // one connection: in order
-        return {
-          customers: out,
-          nextPageToken: rows.length > limit && last ? encodePageToken({ t: last.createTime.toISOString(), i: last.id }, scope) : "",
-        };
-      });
+      const transact = data.scopes.tenant(tenantId);
+      // The identifier filter is known by its blind index only (also in the page token's scope).
+      const full = req.identifier
+        ? { ...filter, identifierIndex: await customers.identifierIndex(tenantId, req.identifier.type, req.identifier.value, transact) }
+        : filter;
+      const scope = filterFingerprint(tenantId, full);
+      const cursor = decodePageToken(req.pageToken, "page_token", scope);
+      const after = cursor ? { createTime: new Date(cursor.t), id: cursor.i } : undefined;
+      const rows = await customers.listRead(tenantId, full, limit + 1, after, transact);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const out: PbCustomer[] = [];
+      for (const c of page) out.push(await toProto(customers, c));
+      return {
+        customers: out,
+        nextPageToken: rows.length > limit && last ? encodePageToken({ t: last.createTime.toISOString(), i: last.id }, scope) : "",
+      };
     },
 
     async updateCustomer(req, call) {

@@ -217,6 +217,33 @@ export class CustomerRepository {
     return rows.map((r) => fromRow(r, cipher));
   }
 
+  /**
+   * ListCustomers' path in one round trip (Scopes.tenantRead, as findByIdOneTrip): the same
+   * filters, order and keyset as `list`, without the ORM's transaction, query builder and
+   * hydration. undefined = the tenant's data key is not cached here: use `list` instead.
+   */
+  async listOneTrip(tenantId: string, filter: CustomerFilter, limit: number, after?: CustomerCursor): Promise<Customer[] | undefined> {
+    const cipher = this.keys.cached(tenantId);
+    if (cipher === undefined || this.scopes === undefined) return undefined;
+    const rows = await this.scopes.tenantRead<Record<string, unknown>>(tenantId, (lit) => {
+      const where = [`"tenant_id" = ${lit(tenantId)}`];
+      const equal: Array<[string, string | undefined]> = [
+        ["status", filter.status],
+        ["type", filter.type],
+        ["email", filter.email],
+        ["phone_number", filter.phoneNumber],
+        ["external_id", filter.externalId],
+        ["identifier_index", filter.identifierIndex],
+      ];
+      for (const [column, value] of equal) if (value !== undefined && value !== "") where.push(`"${column}" = ${lit(value)}`);
+      if (filter.createdAfter) where.push(`"create_time" >= ${lit(filter.createdAfter.toISOString())}`);
+      if (filter.createdBefore) where.push(`"create_time" < ${lit(filter.createdBefore.toISOString())}`);
+      if (after) where.push(`("create_time", "id") < (${lit(after.createTime.toISOString())}, ${lit(after.id)})`);
+      return `select ${SELECT_LIST} from "customers" where ${where.join(" and ")} order by "create_time" desc, "id" desc limit ${Math.trunc(limit)}`;
+    });
+    return rows.map((r) => fromRow(rowFromRaw(r), cipher));
+  }
+
   /** The non-closed customer holding a unique value, if any (to explain a conflict). */
   async findLiveBy(em: EntityManager, tenantId: string, field: UniqueField, value: string): Promise<string | null> {
     const where: FilterQuery<CustomerRow> =

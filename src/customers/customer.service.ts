@@ -149,6 +149,11 @@ export class CustomerService {
     return this.repo.list(em, tenantId, filter, limit, after);
   }
 
+  /** `list` outside any transaction, in one round trip when possible (ListCustomers). */
+  async listRead(tenantId: string, filter: CustomerFilter, limit: number, after: CustomerCursor | undefined, transact: Transact): Promise<Customer[]> {
+    return (await this.repo.listOneTrip(tenantId, filter, limit, after)) ?? transact((em) => this.repo.list(em, tenantId, filter, limit, after));
+  }
+
   /** `desired` turns the current customer into the requested details (field-mask merge). */
   async update(
     em: EntityManager,
@@ -205,12 +210,13 @@ export class CustomerService {
   }
 
   /** The blind index a ListCustomers identifier filter looks for; INVALID_ARGUMENT for an unknown type. */
-  async identifierIndex(em: EntityManager, tenantId: string, type: string, value: string): Promise<string> {
+  async identifierIndex(tenantId: string, type: string, value: string, transact: Transact): Promise<string> {
     const kind = identifierKind(type);
     if (kind === undefined) {
       throw invalidArgument([{ field: "identifier.type", ruleId: "identifier.type_known", message: "is not a known identifier type" }]);
     }
-    return (await this.keys.forTenant(em, tenantId)).blindIndex(`${type}:${kind.normalise(value)}`);
+    const cipher = this.keys.cached(tenantId) ?? (await transact((em) => this.keys.forTenant(em, tenantId)));
+    return cipher.blindIndex(`${type}:${kind.normalise(value)}`);
   }
 
   /** A verified code for `destination`: sets the contact's flag and time, writes the event. */

@@ -11,30 +11,35 @@ export function deadlineMiddleware(maxMs: number): Middleware {
   return async (call, next) => {
     // Server streams (event feeds) are long-lived by design: only the client's deadline applies.
     if (call.method.methodKind !== "unary") return next(call);
-    const ceiling = AbortSignal.timeout(maxMs);
+    // One controller and one plain timer per call, both released when it ends: cheaper than
+    // AbortSignal.timeout + AbortSignal.any, whose weakly held signals and timers the GC tracks.
     const transport = call.signal;
-    call.signal = AbortSignal.any([transport, ceiling]);
-    let onAbort: (() => void) | undefined;
+    const controller = new AbortController();
+    let expire!: (err: unknown) => void;
     // The call ends when its signal does (server ceiling, client deadline or disconnect), so the
     // log line and the metrics record the outcome the client saw, not the handler's late one.
-    const expired = new Promise<never>((_, reject) => {
-      onAbort = () =>
-        reject(
-          ceiling.aborted
-            ? new AppError("DEADLINE_EXCEEDED", `the call exceeded the server's maximum of ${maxMs} ms`, { reason: "DEADLINE_EXCEEDED" })
-            : transport.reason instanceof ConnectError
-              ? transport.reason
-              : new ConnectError("the call's deadline passed or it was cancelled", Code.Canceled),
-        );
-      call.signal.addEventListener("abort", onAbort, { once: true });
-    });
+    const expired = new Promise<never>((_, reject) => (expire = reject));
+    const onTransportAbort = () => {
+      controller.abort(transport.reason);
+      expire(
+        transport.reason instanceof ConnectError ? transport.reason : new ConnectError("the call's deadline passed or it was cancelled", Code.Canceled),
+      );
+    };
+    const ceiling = setTimeout(() => {
+      controller.abort(new DOMException("the server's maximum call duration passed", "TimeoutError"));
+      expire(new AppError("DEADLINE_EXCEEDED", `the call exceeded the server's maximum of ${maxMs} ms`, { reason: "DEADLINE_EXCEEDED" }));
+    }, maxMs);
+    if (transport.aborted) onTransportAbort();
+    else transport.addEventListener("abort", onTransportAbort, { once: true });
+    call.signal = controller.signal;
     // What is left of the earlier of the two bounds travels with the call to every transaction
     // (db/scope.ts: statement_timeout), so a query blocked on a lock is cancelled too.
     const deadline = Math.min(call.deadline ?? Infinity, Date.now() + maxMs);
     try {
       return await Promise.race([callDeadline.run(deadline, () => next(call)), expired]);
     } finally {
-      if (onAbort) call.signal.removeEventListener("abort", onAbort);
+      clearTimeout(ceiling);
+      transport.removeEventListener("abort", onTransportAbort);
     }
   };
 }

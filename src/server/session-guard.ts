@@ -41,15 +41,16 @@ export function sessionNotAllowed(method: DescMethod): AppError {
 
 /** After validation: a session call about any customer but its own is answered as NOT_FOUND. */
 export function sessionGuardMiddleware(): Middleware {
-  return async (call, next) => {
+  // Not async: an API-key call (the common case) passes straight through, without a promise of its own.
+  return (call, next) => {
     const session = call.principal?.kind === "tenant" ? call.principal.session : undefined;
     if (session === undefined) return next(call);
     const customerOf = SESSION_METHODS.get(fullName(call.method));
-    if (customerOf === undefined) throw sessionNotAllowed(call.method);
+    if (customerOf === undefined) return Promise.reject(sessionNotAllowed(call.method));
     if (customerOf === "create") return next(call); // binding happens in the create's transaction
     const id = customerOf(call.message).toLowerCase();
     if (session.customerId === null || id !== session.customerId.toLowerCase()) {
-      throw notFound("CUSTOMER_NOT_FOUND", `customer ${id} not found`);
+      return Promise.reject(notFound("CUSTOMER_NOT_FOUND", `customer ${id} not found`));
     }
     return next(call);
   };

@@ -136,7 +136,7 @@ describe("the page's session token, used from the browser", () => {
     await page.getByRole("button", { name: "Create account" }).click();
 
     const alert = page.getByRole("alert");
-    await alert.filter({ hasText: /fetch|network|failed/i }).waitFor(WAIT);
+    await alert.filter({ hasText: "We could not reach the service" }).waitFor(WAIT);
     await page.screenshot({ path: join(ARTIFACTS_DIR, "foreign-origin-refused.png"), fullPage: true });
     expect(await page.getByRole("heading", { level: 1, name: "Open an account" }).count()).toBe(1);
 

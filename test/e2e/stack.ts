@@ -36,8 +36,6 @@ export interface Stack {
   /** The tenant's SECRET key: only the tenant backend (and the test, to check things) has it. */
   readonly apiKey: string;
   readonly browser: Browser;
-  /** Status of a CORS preflight for a CustomerService call from `origin`. */
-  preflight(origin: string, path?: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -112,7 +110,6 @@ export async function startStack(countries: string[] = ["GB"]): Promise<Stack> {
       tenantId: created.tenant!.id,
       apiKey,
       browser,
-      preflight: (origin, path) => preflightStatus(server.baseUrl, origin, path),
       close,
     };
   } catch (err) {

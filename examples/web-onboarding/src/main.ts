@@ -46,7 +46,10 @@ async function attempt<T>(f: HTMLFormElement, work: () => Promise<T>, fallbackPa
     const withAttempts = (text: string) => (left !== undefined ? `${text} (${left} attempts left)` : text);
     const fields = new Map([...p.fields].map(([path, text]) => [path, withAttempts(text)] as const));
     let general = "";
-    if (fields.size === 0) {
+    if (p.reason === "" && /fetch|network/i.test(p.message)) {
+      // No answer at all (offline, or refused by CORS): the browser says only "Failed to fetch".
+      general = "We could not reach the service. Check your connection and try again.";
+    } else if (fields.size === 0) {
       if (fallbackPath) fields.set(fallbackPath, withAttempts(p.message));
       else general = withAttempts(p.message);
     }

@@ -65,6 +65,20 @@ describe("CORS preflight", () => {
   });
 });
 
+describe("the tenant backend's session endpoint", () => {
+  it("mints only for its own page: another Origin (or none) gets 403 and no token", async () => {
+    for (const origin of [FOREIGN_ORIGIN, undefined]) {
+      const res = await fetch(`${stack.page.origin}/onboarding/session`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(origin ? { origin } : {}) },
+        body: "{}",
+      });
+      const body = await res.text();
+      expect({ origin, status: res.status, token: body.includes("cms_st_") }).toEqual({ origin, status: 403, token: false });
+    }
+  });
+});
+
 describe("the page's session token, used from the browser", () => {
   it("is a cms_st_ token (never the API key), and cannot call TenantService nor read another customer", async () => {
     const { individual, ...rest } = completeIndividual("GB");

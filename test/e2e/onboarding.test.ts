@@ -213,6 +213,25 @@ describe.each(["connect", "grpcweb"] as const)("web onboarding over %s", (transp
   });
 });
 
+describe("keyboard", () => {
+  it("the first step's focus order follows the form: kind, names, email, phone, country, submit", async () => {
+    const page = await openPage("connect");
+    // The step's heading has focus on arrival; Tab walks the controls in reading order.
+    expect(await page.evaluate("document.activeElement && document.activeElement.tagName")).toBe("H1");
+    const order: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      await page.keyboard.press("Tab");
+      order.push(
+        (await page.evaluate(
+          "(() => { const a = document.activeElement; if (!a) return ''; if (a.tagName === 'BUTTON') return 'button:' + a.textContent; return (a.labels && a.labels[0] ? a.labels[0].textContent : a.tagName).trim(); })()",
+        )) as string,
+      );
+    }
+    expect(order).toEqual(["myself (personal account)", "Given name", "Family name", "Email", "Mobile phone", "Country", "button:Create account"]);
+    await page.context().close();
+  });
+});
+
 describe("the profile form follows the server's requirements, not a per-country list in the page", () => {
   it("DE asks an individual for a nationality as well (GB does not): the form shows it, a bad postal code is shown at its field, then active", async () => {
     const page = await openPage("connect");

@@ -1,7 +1,6 @@
 // Everything the one port serves, as one Node request handler: TenantService (admin token),
 // CustomerService (tenant API key), health and reflection, behind CORS.
 import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CustomerService as CustomerServiceDesc, file_finhub_customer_v1_customer_service } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import {
   VerificationService as VerificationServiceDesc,
@@ -21,6 +20,7 @@ import { tenantHandlers } from "../tenants/tenant.handler.js";
 import type { TenantService } from "../tenants/tenant.service.js";
 import { authMiddleware, type Audience } from "./auth.js";
 import type { AuthFailures } from "./auth-failures.js";
+import { guardedConnectNodeAdapter } from "./connect-adapter.js";
 import { withCors, type CorsOrigins } from "./cors.js";
 import { deadlineMiddleware } from "./deadline.js";
 import { errorMapper, errorMiddleware } from "./errors.js";
@@ -108,8 +108,10 @@ export function createHandler(deps: RouteDeps) {
       file_grpc_health_v1_health,
     ]);
   };
-  const handler = connectNodeAdapter({
+  // connect-node, with undecodable and over-limit bodies refused precisely (connect-adapter.ts).
+  const handler = guardedConnectNodeAdapter({
     routes,
+    mapError: (err) => mapStreamError(err),
     // Strict JSON: an unknown field or enum name is INVALID_ARGUMENT, not silently dropped.
     jsonOptions: { ignoreUnknownFields: false },
     readMaxBytes: config.maxMessageBytes,

@@ -24,6 +24,8 @@ function startCommand(): string[] {
 }
 
 export interface ServiceOptions {
+  /** The database (default: the fault suite's, from the vitest global setup). */
+  readonly database?: { readonly ownerUrl: string; readonly serviceUrl: string };
   /** redis://… of the test's own redis-server (omitted: no REDIS_URL, the in-memory twins). */
   readonly redisUrl?: string;
   /** More environment (overrides the defaults below). */
@@ -42,7 +44,7 @@ export class ServiceProcess {
 
   /** The schema owner's URL (the tests' own inspection queries). */
   get databaseUrl(): string {
-    return inject("databaseUrl");
+    return this.options.database?.ownerUrl ?? inject("databaseUrl");
   }
 
   get running(): boolean {
@@ -60,8 +62,8 @@ export class ServiceProcess {
       NODE_ENV: "test",
       PORT: "0",
       HOST: "127.0.0.1",
-      DATABASE_URL: inject("serviceDatabaseUrl"),
-      DATABASE_MIGRATION_URL: inject("databaseUrl"),
+      DATABASE_URL: this.options.database?.serviceUrl ?? inject("serviceDatabaseUrl"),
+      DATABASE_MIGRATION_URL: this.databaseUrl,
       DATABASE_POOL_MAX: "20",
       CUSTOMERMS_ADMIN_TOKEN: ADMIN_TOKEN,
       CUSTOMERMS_MASTER_KEY: TEST_MASTER_KEY,

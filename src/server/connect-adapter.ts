@@ -132,6 +132,7 @@ export function guardedConnectNodeAdapter(options: GuardedAdapterOptions): (req:
     const input = method.input;
     // Only one-message requests are read up front; client and bidi streams (reflection) flow.
     const single = method.methodKind === "unary" || method.methodKind === "server_streaming";
+    if (single && uReq.method === "GET") return guardGet(uReq, input, values);
     if (!single || uReq.method !== "POST" || kind === undefined || body === null || typeof body !== "object" || !(Symbol.asyncIterator in body)) return uReq;
     // An enveloped body is its message plus the 5-byte frame header.
     const read = await readBody(body as AsyncIterable<Uint8Array>, kind.startsWith("unary") ? limit : limit + 5, limit);
@@ -146,6 +147,22 @@ export function guardedConnectNodeAdapter(options: GuardedAdapterOptions): (req:
     }
     if (uReq.header.has("content-length")) uReq.header.set("content-length", String(bytes.byteLength));
     return { ...uReq, body: createAsyncIterable([bytes]), contextValues: values };
+  };
+
+  /** Connect GET (NO_SIDE_EFFECTS methods): the message is in the query string. An uncompressed
+   * binary one that does not decode is refused the same way; the query then carries an empty one. */
+  const guardGet = (uReq: UniversalServerRequest, input: DescMessage, values: ContextValues): UniversalServerRequest => {
+    const url = new URL(uReq.url);
+    const q = url.searchParams;
+    if (q.get("encoding") !== "proto" || (q.get("compression") ?? "identity") !== "identity") return uReq;
+    const message = q.get("message") ?? "";
+    const bytes = q.get("base64") === "1" ? Buffer.from(message, "base64url") : Buffer.from(message, "utf8");
+    const refusal = bytes.byteLength > limit ? new ConnectError(`message larger than ${limit} bytes`, Code.ResourceExhausted) : checkProto(bytes, input);
+    if (refusal === undefined) return uReq;
+    values.set(TRANSPORT_REFUSAL, options.mapError(refusal));
+    q.set("message", "");
+    q.delete("base64");
+    return { ...uReq, url: url.toString(), contextValues: values };
   };
 
   return function nodeRequestHandler(req, res) {

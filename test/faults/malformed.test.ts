@@ -4,6 +4,7 @@
 // precise code (INVALID_ARGUMENT / RESOURCE_EXHAUSTED with an ErrorInfo reason, HTTP 415 for a
 // content-type no protocol owns), never INTERNAL/UNKNOWN or a 5xx, and the process keeps serving.
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetCustomerRequestSchema } from "../../gen/finhub/customer/v1/customer_service_pb.js";
@@ -88,6 +89,26 @@ describe("malformed and oversized messages", () => {
       const good = await send(t.json ? Buffer.from(JSON.stringify({ id: customer.id })) : wrap(t, valid));
       expectOutcome(`${t.name}: valid request afterwards`, good, "OK");
     }
+    // Connect GET (GetCustomer is NO_SIDE_EFFECTS): the message travels in the query string.
+    const get = async (query: string) => {
+      const r = await new Promise<WireResponse>((resolve) => {
+        const req = http.get({ host: "127.0.0.1", port: service.port, path: `${PATH}?connect=v1&${query}`, headers: auth, agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, trailers: {}, body: Buffer.concat(chunks) }));
+        });
+        req.on("error", (err) => resolve({ status: 0, headers: {}, trailers: {}, body: Buffer.alloc(0), error: err.message }));
+      });
+      return connectOutcome(r);
+    };
+    const b64 = (b: Buffer) => encodeURIComponent(b.toString("base64url"));
+    for (let i = 0; i < 5; i++) {
+      expectOutcome(`Connect GET: random bytes #${i}`, await get(`encoding=proto&base64=1&message=${b64(Buffer.concat([Buffer.from([0x0f]), randomBytes(20)]))}`), "INVALID_ARGUMENT", "INVALID_ARGUMENT");
+    }
+    expectOutcome("Connect GET: invalid UTF-8 in a string", await get(`encoding=proto&base64=1&message=${b64(Buffer.from([0x0a, 0x04, 0xff, 0xfe, 0xc3, 0x28]))}`), "INVALID_ARGUMENT", "INVALID_ARGUMENT");
+    expectOutcome("Connect GET: not JSON", await get(`encoding=json&message=${encodeURIComponent('{"id":')}`), "INVALID_ARGUMENT");
+    expectOutcome("Connect GET: valid request afterwards", await get(`encoding=proto&base64=1&message=${b64(valid)}`), "OK");
+
     expect(failures.join("\n")).toBe("");
     expect(severe).toBe(0);
     expect(service.running).toBe(true);
@@ -97,11 +118,11 @@ describe("malformed and oversized messages", () => {
     record({
       id: "07-malformed",
       title: "Oversized and malformed messages on every transport",
-      proves: "Hostile bytes get a precise, documented refusal (INVALID_ARGUMENT (ErrorInfo reason INVALID_ARGUMENT, as the gRPC fast path), RESOURCE_EXHAUSTED, HTTP 415), never INTERNAL or a 5xx, on Connect, gRPC-Web and gRPC over HTTP/1.1 and h2c; the process keeps serving.",
+      proves: "Hostile bytes get a precise, documented refusal (INVALID_ARGUMENT (ErrorInfo reason INVALID_ARGUMENT, as the gRPC fast path), RESOURCE_EXHAUSTED, HTTP 415), never INTERNAL or a 5xx, on Connect (POST and GET), gRPC-Web and gRPC over HTTP/1.1 and h2c; the process keeps serving.",
       file: "test/faults/malformed.test.ts",
       test: "random bytes, truncated frames, invalid UTF-8, wrong content-type and 5 MiB bodies get precise codes on every transport; the process keeps serving",
       figures: {
-        transports: transports.length,
+        "transports (the six above and Connect GET)": transports.length + 1,
         "requests checked": checks,
         "answered with the expected code": checks - failures.length,
         "INTERNAL, UNKNOWN or 5xx": severe,

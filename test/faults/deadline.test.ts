@@ -23,6 +23,7 @@ describe("deadlines reach the database", () => {
     const outcomes = new Tally();
     const answerMs: number[] = [];
     const goneMs: number[] = [];
+    let seenWaiting = 0;
     const waiters = async () =>
       (
         await query<{ n: number }>(
@@ -39,6 +40,12 @@ describe("deadlines reach the database", () => {
         await holder.query("begin");
         await holder.query("select id from customers where tenant_id = $1 and id = $2 for update", [tenant.id, customer.id]);
         const t0 = performance.now();
+        // Watch (bounded by the call itself) whether the UPDATE reaches PostgreSQL and waits there.
+        let inCall = true;
+        let seen = false;
+        const watcher = (async () => {
+          for (let i = 0; inCall && !seen && i < 1_000; i++) seen = (await waiters()) > 0;
+        })();
         try {
           await unary(
             service.clients.customers,
@@ -52,6 +59,9 @@ describe("deadlines reach the database", () => {
           outcomes.add(codeName(err));
         }
         answerMs.push(performance.now() - t0);
+        inCall = false;
+        await watcher;
+        if (seen) seenWaiting++;
         // While the test still holds the lock, the service's statement must be gone.
         const gone = await until(async () => (await waiters()) === 0, 5_000, 10);
         expect(gone, `round ${round}: a backend still waits on the lock`).toBeDefined();
@@ -62,6 +72,9 @@ describe("deadlines reach the database", () => {
       }
     }
     expect(outcomes.counts).toEqual({ DEADLINE_EXCEEDED: ROUNDS });
+    // The cancellation is observed in PostgreSQL, not only before the query was sent (a round may
+    // race past the watcher, so at least one, not all ten).
+    expect(seenWaiting).toBeGreaterThan(0);
     const rows = await query<{ version: number; late: string | null }>(
       "select version, metadata->>'late' as late from customers where tenant_id = $1 and id = any($2::uuid[])",
       [tenant.id, ids],
@@ -84,6 +97,7 @@ describe("deadlines reach the database", () => {
         "other outcomes": outcomes.total - outcomes.get("DEADLINE_EXCEEDED"),
         "client saw the error, p50 (ms)": percentile(answerMs, 50),
         "client saw the error, max (ms)": Math.max(...answerMs),
+        "rounds where the UPDATE was seen waiting on the lock in pg_stat_activity": seenWaiting,
         "lock waiter gone from pg_stat_activity, max (ms after the call)": Math.max(...goneMs),
         "updates written after the locks were released": rows.filter((r) => r.version !== 1).length,
       },

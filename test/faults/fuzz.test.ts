@@ -181,7 +181,7 @@ describe("fuzz: every RPC, random but type-valid requests and random bytes", () 
     };
     for (const { service: svc, auth } of services) {
       for (const method of svc.methods) {
-        if (method.methodKind !== "unary") continue; // WatchCustomerEvents: covered by the SIGTERM case
+        if (method.methodKind !== "unary") continue; // WatchCustomerEvents: below, with a deadline
         methods.push(method.name);
         let n = 0;
         await check(
@@ -200,6 +200,20 @@ describe("fuzz: every RPC, random but type-valid requests and random bytes", () 
         );
       }
     }
+    // The server stream: random requests with a 300 ms deadline (gRPC, h2c). A valid one streams
+    // until the deadline (DEADLINE_EXCEEDED), an invalid one is refused; neither is INTERNAL.
+    const watchMethod = CustomerService.methods.find((m) => m.methodKind === "server_streaming")!;
+    await check(
+      fc.asyncProperty(messageFor(watchMethod.input, known), async (init) => {
+        requests++;
+        const body = frame(toBinary(watchMethod.input, create(watchMethod.input, init as never)));
+        const r = await h2Post(service.port, `/${CustomerService.typeName}/${watchMethod.name}`, { "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${tenant.apiKey}`, "grpc-timeout": "300m" }, body);
+        return judge(`${watchMethod.name} ${JSON.stringify(init).slice(0, 200)}`, grpcOutcomeOf(r));
+      }),
+      { numRuns: 10, seed: SEED, endOnFailure: true },
+    );
+    methods.push(watchMethod.name);
+
     // Mutations of a valid customer (so the domain rules, not only the shape checks, are
     // reached), then a random walk of lifecycle calls and verification marks on it, over grpc-js.
     const grpcJudge = async (what: string, run: () => Promise<unknown>) => {
@@ -309,13 +323,13 @@ describe("fuzz: every RPC, random but type-valid requests and random bytes", () 
 
     record({
       id: "08-fuzz",
-      title: "Property tests (fast-check) on every unary RPC",
+      title: "Property tests (fast-check) on every RPC",
       proves: "Random type-valid requests and random bytes on every RPC, over Connect and gRPC, never produce INTERNAL/UNKNOWN or a 5xx, and never leave a row that breaks the domain's invariants.",
       file: "test/faults/fuzz.test.ts",
       test: "never INTERNAL/UNKNOWN, never a 5xx; afterwards every row passes the domain invariants",
       figures: {
         seed: SEED,
-        "unary RPCs fuzzed": methods.length - 1,
+        "RPCs fuzzed (every unary one and WatchCustomerEvents)": methods.length - 1,
         "lifecycle walks on mutated valid customers": walked,
         requests,
         ...Object.fromEntries(Object.entries(outcomes.counts).sort().map(([k, v]) => [`answered ${k}`, v])),

@@ -5,6 +5,7 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import type { TestProject } from "vitest/node";
 import sharedSetup from "../../support/global-setup.js";
 import { writeLatest, type CaseFigures } from "../../../scripts/reliability-report.js";
@@ -18,8 +19,18 @@ declare module "vitest" {
 
 export default async function setup(project: TestProject) {
   const startedAt = Date.now();
-  // The fault cases kill and terminate real servers: they never run on the embedded PGlite.
-  process.env.CUSTOMERMS_TEST_REQUIRE_SERVICES = "1";
+  // The fault cases kill and terminate real servers: they never run on the embedded PGlite. (They
+  // start their own redis-servers, so the shared Redis on 6379 is not needed.)
+  const serverUrl = process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+  const probe = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 2_000 });
+  try {
+    await probe.connect();
+    await probe.query("select 1");
+  } catch {
+    throw new Error(`the fault suite needs a PostgreSQL server: none answers at ${serverUrl.replace(/\/\/[^@]*@/, "//")}`);
+  } finally {
+    await probe.end().catch(() => undefined);
+  }
   const teardownShared = await sharedSetup(project);
   const dir = await mkdtemp(join(tmpdir(), "cms-faults-results-"));
   project.provide("faultsResultsDir", dir);

@@ -8,7 +8,8 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { completeIndividual } from "../support/fixtures.js";
-import { unary } from "../support/grpc.js";
+import { details, unary } from "../support/grpc.js";
+import { hostPortOf, startTcpProxy, withHostPort, type TcpProxy } from "../support/tcp-proxy.js";
 import { startLoad } from "./support/load.js";
 import { record } from "./support/results.js";
 import { codeName, query, ServiceProcess, Tally, until } from "./support/service.js";
@@ -152,6 +153,127 @@ describe("PostgreSQL backends terminated under write load", () => {
         "failed calls that had committed anyway": committedNotAcked,
         "rows after retrying the failed calls (= requests)": after!.customers,
         "events, gapless sequence 1..n": after!.maxseq,
+      },
+    });
+  });
+});
+
+// The whole database unreachable for 2 s (a TCP proxy in front of PostgreSQL cuts every connection
+// and refuses new ones: the shared server itself cannot be stopped on this machine), under the
+// same write load. Calls fail UNAVAILABLE, health is NOT_SERVING while it lasts and SERVING within
+// 5 s of the restore, and nothing acknowledged is lost.
+describe("PostgreSQL unreachable (all connections cut) under write load", () => {
+  let proxy: TcpProxy;
+  let service: ServiceProcess;
+  beforeAll(async () => {
+    const target = hostPortOf(inject("serviceDatabaseUrl"));
+    proxy = await startTcpProxy(target.host, target.port);
+    service = new ServiceProcess({
+      database: { ownerUrl: inject("databaseUrl"), serviceUrl: withHostPort(inject("serviceDatabaseUrl"), proxy.port) },
+      env: { DATABASE_POOL_MAX: "20", CUSTOMERMS_HEALTH_INTERVAL_MS: "100" },
+    });
+    await service.start();
+  });
+  afterAll(async () => {
+    await service?.dispose();
+    await proxy?.close();
+  });
+
+  it("cut for 2 s: failures only UNAVAILABLE, health NOT_SERVING during the cut and SERVING within 5 s of the restore, nothing acknowledged lost", async () => {
+    const tenant = await service.createTenant();
+    const clients = service.clients;
+    const requests: Array<{ requestId: string; customer: object }> = [];
+    const ok = new Map<string, string>();
+    const tally = new Tally();
+    let cutAt = 0;
+    let restoredAt = 0;
+    let firstOkAfterRestore = 0;
+    let servingAfter: number | undefined;
+    const reasons = new Tally();
+    let healthDuringCut = "";
+    let cutDone: Promise<void> | undefined;
+    const cut = async () => {
+      proxy.cut();
+      cutAt = performance.now();
+      const down = await until(async () => (await service.health("")) === "NOT_SERVING", 2_000, 20);
+      healthDuringCut = down === undefined ? "still SERVING" : "NOT_SERVING";
+      // Keep it cut for 2 s in all (a deadline poll on the clock, not a sleep as synchronisation).
+      await until(() => performance.now() - cutAt >= 2_000, 3_000, 50);
+      proxy.restore();
+      restoredAt = performance.now();
+      // Health, polled from the restore on (the load keeps running meanwhile).
+      servingAfter = await until(async () => (await service.health("")) === "SERVING", RECOVERY_LIMIT_MS, 20);
+    };
+    const load = startLoad({ inFlight: IN_FLIGHT, maxCalls: MAX_CALLS, maxMs: 40_000 }, async (i) => {
+      const request = { requestId: randomUUID(), customer: completeIndividual("GB") };
+      requests[i] = request;
+      try {
+        const res = await unary(clients.customers, "createCustomer", request, tenant.md, { deadline: Date.now() + 5_000 });
+        ok.set(request.requestId, res.customer.id);
+        tally.add("OK");
+        if (restoredAt > 0 && firstOkAfterRestore === 0) firstOkAfterRestore = performance.now();
+        if (ok.size === 100 && cutDone === undefined) cutDone = cut();
+        if (restoredAt > 0 && ok.size >= 400) load.stop();
+      } catch (err) {
+        tally.add(codeName(err));
+        reasons.add(`${codeName(err)}/${details(err as never).errorInfo?.reason ?? ""}/${restoredAt > 0 ? "after" : "during"}`);
+      }
+    });
+    await load.done;
+    await cutDone;
+    expect(healthDuringCut).toBe("NOT_SERVING");
+    expect(servingAfter, "SERVING within 5 s of the restore").toBeDefined();
+    const recoveryMs = servingAfter!;
+    expect(reasons.counts).toEqual(Object.fromEntries(Object.keys(reasons.counts).filter((k) => k.startsWith("UNAVAILABLE/DATABASE_UNAVAILABLE/")).map((k) => [k, reasons.get(k)])));
+    expect(service.running).toBe(true);
+    const failures = tally.total - tally.get("OK");
+    expect(tally.get("UNAVAILABLE"), JSON.stringify(tally.counts)).toBe(failures);
+    expect(failures).toBeGreaterThan(0);
+
+    const rows = await query<{ id: string; events: number }>(
+      `select c.id, (select count(*)::int from customer_events e where e.tenant_id = c.tenant_id and e.customer_id = c.id and e.type = 'CUSTOMER_CREATED') as events
+         from customers c where c.tenant_id = $1`,
+      [tenant.id],
+    );
+    const inDb = new Map(rows.map((r) => [r.id, r.events]));
+    const missing = [...ok.values()].filter((id) => inDb.get(id) !== 1);
+    expect(missing).toEqual([]);
+    const sent = requests.filter(Boolean);
+    const retry = new Tally();
+    for (const r of sent.filter((r) => !ok.has(r.requestId))) {
+      try {
+        await unary(service.clients.customers, "createCustomer", r, tenant.md, { deadline: Date.now() + 10_000 });
+        retry.add("OK");
+      } catch (err) {
+        retry.add(codeName(err));
+      }
+    }
+    expect(retry.counts).toEqual({ OK: failures });
+    const [after] = await query<{ customers: number; events: number }>(
+      `select (select count(*)::int from customers where tenant_id = $1) as customers,
+              (select count(*)::int from customer_events where tenant_id = $1 and type = 'CUSTOMER_CREATED') as events`,
+      [tenant.id],
+    );
+    expect(after).toEqual({ customers: sent.length, events: sent.length });
+
+    record({
+      id: "02b-postgres-unreachable",
+      title: "PostgreSQL unreachable for 2 s under write load",
+      proves: "A full database outage costs only UNAVAILABLE answers while it lasts; health follows it both ways without a restart, and nothing acknowledged is lost.",
+      file: "test/faults/postgres.test.ts",
+      test: "cut for 2 s: failures only UNAVAILABLE, health NOT_SERVING during the cut and SERVING within 5 s of the restore, nothing acknowledged lost",
+      figures: {
+        "calls in flight": IN_FLIGHT,
+        "calls made": tally.total,
+        OK: tally.get("OK"),
+        UNAVAILABLE: tally.get("UNAVAILABLE"),
+        "other errors": failures - tally.get("UNAVAILABLE"),
+        "health during the cut": healthDuringCut,
+        "restore → health SERVING (ms)": Math.round(recoveryMs),
+        "restore → first OK create (ms)": Math.round(firstOkAfterRestore - restoredAt),
+        "failed after the restore (calls already waiting)": Object.entries(reasons.counts).filter(([k]) => k.endsWith("/after")).reduce((a, [, v]) => a + v, 0),
+        "OK'd creates missing or without their event": missing.length,
+        "rows after retrying the failed calls (= requests)": after!.customers,
       },
     });
   });

@@ -128,6 +128,13 @@ export function render(latest: Latest): string {
         `${s.rssEndMiB.toFixed(0)} MiB (max ${s.rssMaxMiB.toFixed(0)} MiB).`,
     );
     out.push("");
+    out.push(
+      "Capacity here is that of the whole loop on one shared 2-core machine: the grpc-js load client (which builds a " +
+        "valid customer, phone number checks included, for every create) and the service (one JSON log line per call) " +
+        "share the cores, so it is far below `npm run bench`'s server-only figures; what the soak checks is the trend " +
+        "per interval (errors, p99, RSS), not the throughput.",
+    );
+    out.push("");
     out.push("| t (s) | calls | errors | error rate | p50 (ms) | p99 (ms) | RSS (MiB) |");
     out.push("| --- | --- | --- | --- | --- | --- | --- |");
     for (const i of s.intervals) {

@@ -118,7 +118,7 @@ describe("malformed and oversized messages", () => {
     record({
       id: "07-malformed",
       title: "Oversized and malformed messages on every transport",
-      proves: "Hostile bytes get a precise, documented refusal (INVALID_ARGUMENT (ErrorInfo reason INVALID_ARGUMENT, as the gRPC fast path), RESOURCE_EXHAUSTED, HTTP 415), never INTERNAL or a 5xx, on Connect (POST and GET), gRPC-Web and gRPC over HTTP/1.1 and h2c; the process keeps serving.",
+      proves: "Hostile bytes get a precise refusal (INVALID_ARGUMENT or RESOURCE_EXHAUSTED with an ErrorInfo reason, as on the gRPC fast path; HTTP 415 for an unknown content-type), never INTERNAL or a 5xx, on Connect (POST and GET), gRPC-Web and gRPC over HTTP/1.1 and h2c; the process keeps serving.",
       file: "test/faults/malformed.test.ts",
       test: "random bytes, truncated frames, invalid UTF-8, wrong content-type and 5 MiB bodies get precise codes on every transport; the process keeps serving",
       figures: {

@@ -11,6 +11,7 @@ import { completeIndividual } from "../support/fixtures.js";
 import { details, unary } from "../support/grpc.js";
 import { hostPortOf, startTcpProxy, withHostPort, type TcpProxy } from "../support/tcp-proxy.js";
 import { startLoad } from "./support/load.js";
+import { resumingWatch } from "./support/resuming-consumer.js";
 import { record } from "./support/results.js";
 import { codeName, query, ServiceProcess, Tally, until } from "./support/service.js";
 
@@ -26,6 +27,8 @@ describe("PostgreSQL backends terminated under write load", () => {
 
   it("no crash, failures only UNAVAILABLE/ABORTED, health NOT_SERVING then SERVING within 5 s, every OK'd write and event present", async () => {
     const tenant = await service.createTenant();
+    // A consumer of the event stream through it all, reconnecting with its cursor when a stream ends.
+    const consumer = resumingWatch(service.clients.customers, tenant.md);
     const serviceRole = new URL(inject("serviceDatabaseUrl")).username;
     const requests: Array<{ requestId: string; customer: object }> = [];
     const ok = new Map<string, string>();
@@ -131,6 +134,14 @@ describe("PostgreSQL backends terminated under write load", () => {
     );
     expect(after).toEqual({ customers: sent.length, events: sent.length, seqs: sent.length, maxseq: sent.length });
 
+    // The stream consumer received every committed event exactly once, in order, across its reconnects.
+    const delivered = await until(() => consumer.events.length >= sent.length, 30_000, 50);
+    await consumer.stop();
+    expect(delivered, `${consumer.events.length} of ${sent.length} events delivered`).toBeDefined();
+    expect(consumer.events.map((e) => e.sequence)).toEqual(sent.map((_, i) => i + 1));
+    const allIds = (await query<{ id: string }>("select id from customers where tenant_id = $1", [tenant.id])).map((r) => r.id).sort();
+    expect([...new Set(consumer.events.map((e) => e.customerId))].sort()).toEqual(allIds);
+
     record({
       id: "02-postgres-terminate",
       title: "PostgreSQL backends terminated under write load",
@@ -153,6 +164,8 @@ describe("PostgreSQL backends terminated under write load", () => {
         "failed calls that had committed anyway": committedNotAcked,
         "rows after retrying the failed calls (= requests)": after!.customers,
         "events, gapless sequence 1..n": after!.maxseq,
+        "events delivered to the stream consumer (each once, in order)": consumer.events.length,
+        "stream reconnects by cursor": consumer.ends.length,
       },
     });
   });
@@ -182,6 +195,7 @@ describe("PostgreSQL unreachable (all connections cut) under write load", () => 
   it("cut for 2 s: failures only UNAVAILABLE, health NOT_SERVING during the cut and SERVING within 5 s of the restore, nothing acknowledged lost", async () => {
     const tenant = await service.createTenant();
     const clients = service.clients;
+    const consumer = resumingWatch(service.clients.customers, tenant.md);
     const requests: Array<{ requestId: string; customer: object }> = [];
     const ok = new Map<string, string>();
     const tally = new Tally();
@@ -255,6 +269,10 @@ describe("PostgreSQL unreachable (all connections cut) under write load", () => 
       [tenant.id],
     );
     expect(after).toEqual({ customers: sent.length, events: sent.length });
+    const delivered = await until(() => consumer.events.length >= sent.length, 30_000, 50);
+    await consumer.stop();
+    expect(delivered, `${consumer.events.length} of ${sent.length} events delivered`).toBeDefined();
+    expect(consumer.events.map((e) => e.sequence)).toEqual(sent.map((_, i) => i + 1));
 
     record({
       id: "02b-postgres-unreachable",
@@ -274,6 +292,8 @@ describe("PostgreSQL unreachable (all connections cut) under write load", () => 
         "failed after the restore (calls already waiting)": Object.entries(reasons.counts).filter(([k]) => k.endsWith("/after")).reduce((a, [, v]) => a + v, 0),
         "OK'd creates missing or without their event": missing.length,
         "rows after retrying the failed calls (= requests)": after!.customers,
+        "events delivered to the stream consumer (each once, in order)": consumer.events.length,
+        "stream reconnects by cursor": consumer.ends.length,
       },
     });
   });

@@ -2,10 +2,10 @@
 // TenantService, against a running service process: requests generated from each method's
 // protobuf descriptor (type-valid, with values steered towards the ids, emails and countries the
 // service knows so the domain logic is reached), and random bytes as the body. Sent alternately
-// over Connect (binary, HTTP/1.1) and gRPC (h2c, the fast path). Never INTERNAL or UNKNOWN, never
+// over Connect (binary and JSON, HTTP/1.1) and gRPC (h2c, the fast path). Never INTERNAL or UNKNOWN, never
 // a 5xx; afterwards every row in the database passes the domain's invariants.
 import { randomUUID } from "node:crypto";
-import { create, toBinary, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { create, toBinary, toJsonString, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerService } from "../../gen/finhub/customer/v1/customer_service_pb.js";
@@ -157,13 +157,19 @@ describe("fuzz: every RPC, random but type-valid requests and random bytes", () 
     const outcomes = new Tally();
     const bad: string[] = [];
     let requests = 0;
-    const send = async (method: DescMethod, auth: string, body: Uint8Array, viaGrpc: boolean): Promise<Outcome> => {
+    type Via = "connect-proto" | "grpc" | "connect-json";
+    const send = async (method: DescMethod, auth: string, body: Uint8Array, via: Via): Promise<Outcome> => {
       const path = `/${method.parent.typeName}/${method.name}`;
       requests++;
-      return viaGrpc
-        ? grpcOutcomeOf(await h2Post(service.port, path, { "content-type": "application/grpc", te: "trailers", authorization: auth }, frame(body)))
-        : connectOutcome(await h1Post(service.port, path, { "content-type": "application/proto", "connect-protocol-version": "1", authorization: auth }, Buffer.from(body)));
+      byVia.add(via);
+      if (via === "grpc") {
+        return grpcOutcomeOf(await h2Post(service.port, path, { "content-type": "application/grpc", te: "trailers", authorization: auth }, frame(body)));
+      }
+      const type = via === "connect-json" ? "application/json" : "application/proto";
+      return connectOutcome(await h1Post(service.port, path, { "content-type": type, "connect-protocol-version": "1", authorization: auth }, Buffer.from(body)));
     };
+    const byVia = new Tally();
+    const VIAS: readonly Via[] = ["connect-proto", "grpc", "connect-json"];
     const judge = (what: string, o: Outcome): boolean => {
       outcomes.add(o.code);
       const fine = o.code !== "INTERNAL" && o.code !== "UNKNOWN" && !o.code.startsWith("NETWORK") && o.httpStatus < 500;
@@ -187,14 +193,23 @@ describe("fuzz: every RPC, random but type-valid requests and random bytes", () 
         await check(
           fc.asyncProperty(messageFor(method.input, known), async (init) => {
             const message = create(method.input, init as never);
-            const o = await send(method, auth, toBinary(method.input, message), n++ % 2 === 1);
+            let via = VIAS[n++ % 3]!;
+            let body: Uint8Array;
+            try {
+              body = via === "connect-json" ? new TextEncoder().encode(toJsonString(method.input, message)) : toBinary(method.input, message);
+            } catch {
+              // Not representable in JSON (e.g. a Timestamp outside years 1-9999): send it binary.
+              via = "connect-proto";
+              body = toBinary(method.input, message);
+            }
+            const o = await send(method, auth, body, via);
             return judge(`${method.name} ${JSON.stringify(init, (_k, v) => (typeof v === "bigint" ? String(v) : v)).slice(0, 300)}`, o);
           }),
           { numRuns: RUNS_PER_METHOD, seed: SEED, endOnFailure: true },
         );
         await check(
-          fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), fc.boolean(), async (bytes, viaGrpc) =>
-            judge(`${method.name} random bytes ${Buffer.from(bytes).toString("hex").slice(0, 100)}`, await send(method, auth, bytes, viaGrpc)),
+          fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), fc.constantFrom(...VIAS), async (bytes, via) =>
+            judge(`${method.name} random bytes via ${via} ${Buffer.from(bytes).toString("hex").slice(0, 100)}`, await send(method, auth, bytes, via)),
           ),
           { numRuns: RANDOM_BODIES_PER_METHOD, seed: SEED, endOnFailure: true },
         );
@@ -324,7 +339,7 @@ describe("fuzz: every RPC, random but type-valid requests and random bytes", () 
     record({
       id: "08-fuzz",
       title: "Property tests (fast-check) on every RPC",
-      proves: "Random type-valid requests and random bytes on every RPC, over Connect and gRPC, never produce INTERNAL/UNKNOWN or a 5xx, and never leave a row that breaks the domain's invariants.",
+      proves: "Random type-valid requests and random bytes on every RPC, over Connect (binary and JSON) and gRPC, never produce INTERNAL/UNKNOWN or a 5xx, and never leave a row that breaks the domain's invariants.",
       file: "test/faults/fuzz.test.ts",
       test: "never INTERNAL/UNKNOWN, never a 5xx; afterwards every row passes the domain invariants",
       figures: {
@@ -332,6 +347,7 @@ describe("fuzz: every RPC, random but type-valid requests and random bytes", () 
         "RPCs fuzzed (every unary one and WatchCustomerEvents)": methods.length - 1,
         "lifecycle walks on mutated valid customers": walked,
         requests,
+        ...Object.fromEntries(Object.entries(byVia.counts).sort().map(([k, v]) => [`sent via ${k}`, v])),
         ...Object.fromEntries(Object.entries(outcomes.counts).sort().map(([k, v]) => [`answered ${k}`, v])),
         "INTERNAL, UNKNOWN, 5xx or reset": bad.length,
         "invariants checked": Object.keys(inv!).length,

@@ -28,14 +28,18 @@ export function h1Post(port: number, path: string, headers: Record<string, strin
       clearTimeout(timer);
       resolve(r);
     };
+    let responding = false;
     req.on("response", (res) => {
+      responding = true;
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => done({ status: res.statusCode ?? 0, headers: res.headers, trailers: res.trailers, body: Buffer.concat(chunks) }));
       res.on("error", (err) => done({ status: res.statusCode ?? 0, headers: res.headers, trailers: {}, body: Buffer.concat(chunks), error: err.message }));
     });
-    // A server may answer (and close) before reading a big body: the response, if any, wins.
-    req.on("error", (err) => setTimeout(() => done({ status: 0, headers: {}, trailers: {}, body: Buffer.alloc(0), error: err.message }), 200));
+    // A write error after the response began is settled by the response itself.
+    req.on("error", (err) => {
+      if (!responding) done({ status: 0, headers: {}, trailers: {}, body: Buffer.alloc(0), error: err.message });
+    });
     req.end(body);
   });
 }

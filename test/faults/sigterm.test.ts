@@ -86,7 +86,7 @@ describe("SIGTERM under load", () => {
       released = true;
       await Promise.all(calls);
       expect(outcomes.counts).toEqual({ OK: IN_FLIGHT });
-      const exit = await Promise.race([service.child.exited, new Promise((r) => setTimeout(r, GRACE_MS + 5_000, "timeout"))]);
+      const exit = await Promise.race([service.child.exited, new Promise((r) => setTimeout(r, GRACE_MS + 5_000, "timeout").unref())]);
       const exitMs = since(t0);
       expect(exit).toBe(0);
       expect(exitMs).toBeLessThan(GRACE_MS);

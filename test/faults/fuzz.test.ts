@@ -1,6 +1,6 @@
-// Property tests with fast-check on every unary RPC of CustomerService, VerificationService and
-// TenantService, against a running service process: requests generated from each method's
-// protobuf descriptor (type-valid, with values steered towards the ids, emails and countries the
+// Property tests with fast-check on every unary RPC of CustomerService, VerificationService,
+// TenantService and grpc.health.v1.Health (and on WatchCustomerEvents), against a running
+// service process: requests generated from each method's protobuf descriptor (type-valid, with values steered towards the ids, emails and countries the
 // service knows so the domain logic is reached), and random bytes as the body. Sent alternately
 // over Connect (binary and JSON, HTTP/1.1) and gRPC (h2c, the fast path). Never INTERNAL or UNKNOWN, never
 // a 5xx; afterwards every row in the database passes the domain's invariants.
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomerService } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import { VerificationService } from "../../gen/finhub/customer/v1/verification_service_pb.js";
 import { TenantService } from "../../gen/finhub/tenant/v1/tenant_service_pb.js";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { completeIndividual, localMobile } from "../support/fixtures.js";
 import { grpc, unary } from "../support/grpc.js";
 import { startRedisServer, type RedisServer } from "../support/redis-server.js";
@@ -153,6 +154,7 @@ describe("fuzz: every RPC, random but type-valid requests and random bytes", () 
       { service: CustomerService, auth: `Bearer ${tenant.apiKey}` },
       { service: VerificationService, auth: `Bearer ${tenant.apiKey}` },
       { service: TenantService, auth: `Bearer ${ADMIN_TOKEN}` },
+      { service: Health, auth: "" },
     ];
     const outcomes = new Tally();
     const bad: string[] = [];
@@ -344,7 +346,7 @@ describe("fuzz: every RPC, random but type-valid requests and random bytes", () 
       test: "never INTERNAL/UNKNOWN, never a 5xx; afterwards every row passes the domain invariants",
       figures: {
         seed: SEED,
-        "RPCs fuzzed (every unary one and WatchCustomerEvents)": methods.length - 1,
+        "RPCs fuzzed (every unary one, health included, and WatchCustomerEvents)": methods.length - 1,
         "lifecycle walks on mutated valid customers": walked,
         requests,
         ...Object.fromEntries(Object.entries(byVia.counts).sort().map(([k, v]) => [`sent via ${k}`, v])),

@@ -1,9 +1,10 @@
 // Property tests with fast-check on every unary RPC of CustomerService, VerificationService,
 // TenantService and grpc.health.v1.Health (and on WatchCustomerEvents), against a running
-// service process: requests generated from each method's protobuf descriptor (type-valid, with values steered towards the ids, emails and countries the
-// service knows so the domain logic is reached), and random bytes as the body. Sent alternately
-// over Connect (binary and JSON, HTTP/1.1) and gRPC (h2c, the fast path). Never INTERNAL or UNKNOWN, never
-// a 5xx; afterwards every row in the database passes the domain's invariants.
+// service process: requests generated from each method's protobuf descriptor (type-valid, with
+// values steered towards the ids, emails and countries the service knows so the domain logic is
+// reached), and random bytes as the body, sent in turn over Connect (binary and JSON, HTTP/1.1)
+// and gRPC (h2c, the fast path). Never INTERNAL or UNKNOWN, never a 5xx; afterwards every row in
+// the database passes the domain's invariants.
 import { randomUUID } from "node:crypto";
 import { create, toBinary, toJsonString, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import fc from "fast-check";

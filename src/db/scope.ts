@@ -45,6 +45,18 @@ function timeoutSetting(): { sql: string; params: string[] } {
   return left === undefined ? { sql: "", params: [] } : { sql: ", set_config('statement_timeout', ?, true)", params: [String(left)] };
 }
 
+/**
+ * The last step inside a transaction: flush, then refuse to commit once the call's deadline has
+ * passed. statement_timeout bounds each statement, not the transaction: a call whose client gave
+ * up while it ran (the fault suite's 50 ms deadline on a locked row) could otherwise still commit
+ * a later, quick statement after the caller was told DEADLINE_EXCEEDED.
+ */
+async function beforeCommit<T>(em: EntityManager, result: T): Promise<T> {
+  await em.flush();
+  remainingMs();
+  return result;
+}
+
 export interface Scopes {
   tenant(tenantId: string): Transact;
   operator(reason: OperatorReason): Transact;
@@ -89,7 +101,7 @@ export function createScopes(orm: MikroORM): Scopes {
       orm.em.fork().transactional(async (em) => {
         const timeout = timeoutSetting();
         await em.execute(`select set_config('app.tenant_id', ?, true)${timeout.sql}`, [tenantId, ...timeout.params]);
-        return work(em);
+        return beforeCommit(em, await work(em));
       }),
     operator: (reason) => (work) =>
       orm.em.fork().transactional(async (em) => {
@@ -98,7 +110,7 @@ export function createScopes(orm: MikroORM): Scopes {
           `select set_config('role', '${OPERATOR_ROLE}', true), set_config('app.operator_reason', ?, true), set_config('application_name', ?, true)${timeout.sql}`,
           [reason, `customerms operator: ${reason}`.slice(0, 63), ...timeout.params],
         );
-        return work(em);
+        return beforeCommit(em, await work(em));
       }),
   };
 }

@@ -92,7 +92,9 @@ function isDatabaseUnavailable(err: unknown): boolean {
     const sqlState = (e as { sqlState?: unknown }).sqlState;
     if (typeof code === "string" && (UNAVAILABLE_NODE_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
     if (typeof sqlState === "string" && UNAVAILABLE_SQLSTATE.test(sqlState)) return true;
-    if (/Connection terminated|connection timeout|Timeout acquiring a connection|Client has encountered a connection error/i.test(e.message)) {
+    // knex ends a transaction whose connection died (pg_terminate_backend, a lost socket) and
+    // answers the transaction's next query "Transaction query already complete": the same loss.
+    if (/Connection terminated|connection timeout|Timeout acquiring a connection|Client has encountered a connection error|Transaction query already complete/i.test(e.message)) {
       return true;
     }
   }

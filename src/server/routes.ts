@@ -2,7 +2,6 @@
 // CustomerService (tenant API key), health and reflection, behind CORS.
 import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import type { Tracer } from "@opentelemetry/api";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CustomerService as CustomerServiceDesc, file_finhub_customer_v1_customer_service } from "../../gen/finhub/customer/v1/customer_service_pb.js";
 import {
   VerificationService as VerificationServiceDesc,
@@ -23,6 +22,7 @@ import type { TenantService } from "../tenants/tenant.service.js";
 import type { SessionService } from "../tenants/session.service.js";
 import { authMiddleware, type Audience, type Credentials } from "./auth.js";
 import type { AuthFailures } from "./auth-failures.js";
+import { guardedConnectNodeAdapter } from "./connect-adapter.js";
 import { withCors, type CorsOrigins } from "./cors.js";
 import { deadlineMiddleware } from "./deadline.js";
 import { errorMapper, errorMiddleware } from "./errors.js";
@@ -131,8 +131,10 @@ export function createHandler(deps: RouteDeps) {
       file_grpc_health_v1_health,
     ]);
   };
-  const handler = connectNodeAdapter({
+  // connect-node, with undecodable and over-limit bodies refused precisely (connect-adapter.ts).
+  const handler = guardedConnectNodeAdapter({
     routes,
+    mapError: (err) => mapStreamError(err),
     // Strict JSON: an unknown field or enum name is INVALID_ARGUMENT, not silently dropped.
     jsonOptions: { ignoreUnknownFields: false },
     readMaxBytes: config.maxMessageBytes,

@@ -667,7 +667,8 @@ export type CustomerEvent = Message<"finhub.customer.v1.CustomerEvent"> & {
   customerId: string;
 
   /**
-   * Who did it: "api_key:<id>" (a tenant API key) or "system".
+   * Who did it: "api_key:<id>" (a tenant API key), "session_token:<id>" (a session token, see
+   * CreateSessionToken) or "system".
    *
    * @generated from field: string actor = 5;
    */

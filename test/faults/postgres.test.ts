@@ -16,6 +16,59 @@ import { record } from "./support/results.js";
 import { codeName, query, ServiceProcess, Tally, until } from "./support/service.js";
 
 const IN_FLIGHT = 16;
+
+/**
+ * What both cases prove afterwards: every OK'd create is in the database with exactly one
+ * CUSTOMER_CREATED event; retrying every failed request with its request_id succeeds and leaves
+ * exactly one row, one event and one gapless sequence number per request; and the stream
+ * consumer received every committed event exactly once, in order, across its reconnects.
+ */
+async function expectNothingLost(
+  service: ServiceProcess,
+  tenant: Awaited<ReturnType<ServiceProcess["createTenant"]>>,
+  ok: ReadonlyMap<string, string>,
+  requests: ReadonlyArray<{ requestId: string; customer: object } | undefined>,
+  failures: number,
+  consumer: ReturnType<typeof resumingWatch>,
+): Promise<{ missing: number; committedNotAcked: number; after: { customers: number; events: number; seqs: number; maxseq: number } }> {
+  const rows = await query<{ id: string; events: number }>(
+    `select c.id, (select count(*)::int from customer_events e where e.tenant_id = c.tenant_id and e.customer_id = c.id and e.type = 'CUSTOMER_CREATED') as events
+       from customers c where c.tenant_id = $1`,
+    [tenant.id],
+  );
+  const inDb = new Map(rows.map((r) => [r.id, r.events]));
+  const missing = [...ok.values()].filter((id) => inDb.get(id) !== 1);
+  expect(missing).toEqual([]);
+  const committedNotAcked = rows.length - ok.size;
+
+  const sent = requests.filter((r): r is { requestId: string; customer: object } => r !== undefined);
+  const retry = new Tally();
+  for (const r of sent.filter((r) => !ok.has(r.requestId))) {
+    try {
+      await unary(service.clients.customers, "createCustomer", r, tenant.md, { deadline: Date.now() + 10_000 });
+      retry.add("OK");
+    } catch (err) {
+      retry.add(codeName(err));
+    }
+  }
+  expect(retry.counts).toEqual(failures === 0 ? {} : { OK: failures });
+  const [after] = await query<{ customers: number; events: number; seqs: number; maxseq: number }>(
+    `select (select count(*)::int from customers where tenant_id = $1) as customers,
+            (select count(*)::int from customer_events where tenant_id = $1 and type = 'CUSTOMER_CREATED') as events,
+            (select count(distinct seq)::int from customer_events where tenant_id = $1) as seqs,
+            (select coalesce(max(seq), 0)::int from customer_events where tenant_id = $1) as maxseq`,
+    [tenant.id],
+  );
+  expect(after).toEqual({ customers: sent.length, events: sent.length, seqs: sent.length, maxseq: sent.length });
+
+  const delivered = await until(() => consumer.events.length >= sent.length, 30_000, 50);
+  await consumer.stop();
+  expect(delivered, `${consumer.events.length} of ${sent.length} events delivered`).toBeDefined();
+  expect(consumer.events.map((e) => e.sequence)).toEqual(sent.map((_, i) => i + 1));
+  const allIds = (await query<{ id: string }>("select id from customers where tenant_id = $1", [tenant.id])).map((r) => r.id).sort();
+  expect([...new Set(consumer.events.map((e) => e.customerId))].sort()).toEqual(allIds);
+  return { missing: missing.length, committedNotAcked, after: after! };
+}
 const MAX_CALLS = 2_000;
 const STORM_MS = 1_000;
 const RECOVERY_LIMIT_MS = 5_000;
@@ -102,45 +155,7 @@ describe("PostgreSQL backends terminated under write load", () => {
     expect(tally.get("INTERNAL") + tally.get("UNKNOWN")).toBe(0);
     expect(tally.get("OK")).toBe(ok.size);
 
-    // Every OK'd create is in the database with exactly one CUSTOMER_CREATED event.
-    const rows = await query<{ id: string; events: number }>(
-      `select c.id, (select count(*)::int from customer_events e where e.tenant_id = c.tenant_id and e.customer_id = c.id and e.type = 'CUSTOMER_CREATED') as events
-         from customers c where c.tenant_id = $1`,
-      [tenant.id],
-    );
-    const inDb = new Map(rows.map((r) => [r.id, r.events]));
-    const missing = [...ok.values()].filter((id) => inDb.get(id) !== 1);
-    expect(missing).toEqual([]);
-    const committedNotAcked = rows.length - ok.size;
-
-    // Retrying every failed request with its request_id: all OK, one row per request.
-    const sent = requests.filter(Boolean);
-    const retry = new Tally();
-    for (const r of sent.filter((r) => !ok.has(r.requestId))) {
-      try {
-        await unary(service.clients.customers, "createCustomer", r, tenant.md, { deadline: Date.now() + 10_000 });
-        retry.add("OK");
-      } catch (err) {
-        retry.add(codeName(err));
-      }
-    }
-    expect(retry.counts).toEqual(failures === 0 ? {} : { OK: failures });
-    const [after] = await query<{ customers: number; events: number; seqs: number; maxseq: number }>(
-      `select (select count(*)::int from customers where tenant_id = $1) as customers,
-              (select count(*)::int from customer_events where tenant_id = $1 and type = 'CUSTOMER_CREATED') as events,
-              (select count(distinct seq)::int from customer_events where tenant_id = $1) as seqs,
-              (select coalesce(max(seq), 0)::int from customer_events where tenant_id = $1) as maxseq`,
-      [tenant.id],
-    );
-    expect(after).toEqual({ customers: sent.length, events: sent.length, seqs: sent.length, maxseq: sent.length });
-
-    // The stream consumer received every committed event exactly once, in order, across its reconnects.
-    const delivered = await until(() => consumer.events.length >= sent.length, 30_000, 50);
-    await consumer.stop();
-    expect(delivered, `${consumer.events.length} of ${sent.length} events delivered`).toBeDefined();
-    expect(consumer.events.map((e) => e.sequence)).toEqual(sent.map((_, i) => i + 1));
-    const allIds = (await query<{ id: string }>("select id from customers where tenant_id = $1", [tenant.id])).map((r) => r.id).sort();
-    expect([...new Set(consumer.events.map((e) => e.customerId))].sort()).toEqual(allIds);
+    const { missing, committedNotAcked, after } = await expectNothingLost(service, tenant, ok, requests, failures, consumer);
 
     record({
       id: "02-postgres-terminate",
@@ -160,10 +175,10 @@ describe("PostgreSQL backends terminated under write load", () => {
         "health checks answered NOT_SERVING": notServing.length,
         "first NOT_SERVING → SERVING again (ms)": Math.round(outageMs),
         "storm end → health SERVING (ms, 0 = already)": Math.round(recoveryMs),
-        "OK'd creates missing or without their event": missing.length,
+        "OK'd creates missing or without their event": missing,
         "failed calls that had committed anyway": committedNotAcked,
-        "rows after retrying the failed calls (= requests)": after!.customers,
-        "events, gapless sequence 1..n": after!.maxseq,
+        "rows after retrying the failed calls (= requests)": after.customers,
+        "events, gapless sequence 1..n": after.maxseq,
         "events delivered to the stream consumer (each once, in order)": consumer.events.length,
         "stream reconnects by cursor": consumer.ends.length,
       },
@@ -244,35 +259,7 @@ describe("PostgreSQL unreachable (all connections cut) under write load", () => 
     expect(tally.get("UNAVAILABLE"), JSON.stringify(tally.counts)).toBe(failures);
     expect(failures).toBeGreaterThan(0);
 
-    const rows = await query<{ id: string; events: number }>(
-      `select c.id, (select count(*)::int from customer_events e where e.tenant_id = c.tenant_id and e.customer_id = c.id and e.type = 'CUSTOMER_CREATED') as events
-         from customers c where c.tenant_id = $1`,
-      [tenant.id],
-    );
-    const inDb = new Map(rows.map((r) => [r.id, r.events]));
-    const missing = [...ok.values()].filter((id) => inDb.get(id) !== 1);
-    expect(missing).toEqual([]);
-    const sent = requests.filter(Boolean);
-    const retry = new Tally();
-    for (const r of sent.filter((r) => !ok.has(r.requestId))) {
-      try {
-        await unary(service.clients.customers, "createCustomer", r, tenant.md, { deadline: Date.now() + 10_000 });
-        retry.add("OK");
-      } catch (err) {
-        retry.add(codeName(err));
-      }
-    }
-    expect(retry.counts).toEqual({ OK: failures });
-    const [after] = await query<{ customers: number; events: number }>(
-      `select (select count(*)::int from customers where tenant_id = $1) as customers,
-              (select count(*)::int from customer_events where tenant_id = $1 and type = 'CUSTOMER_CREATED') as events`,
-      [tenant.id],
-    );
-    expect(after).toEqual({ customers: sent.length, events: sent.length });
-    const delivered = await until(() => consumer.events.length >= sent.length, 30_000, 50);
-    await consumer.stop();
-    expect(delivered, `${consumer.events.length} of ${sent.length} events delivered`).toBeDefined();
-    expect(consumer.events.map((e) => e.sequence)).toEqual(sent.map((_, i) => i + 1));
+    const { missing, after } = await expectNothingLost(service, tenant, ok, requests, failures, consumer);
 
     record({
       id: "02b-postgres-unreachable",
@@ -291,8 +278,8 @@ describe("PostgreSQL unreachable (all connections cut) under write load", () => 
         "restore → health SERVING (ms)": Math.round(recoveryMs),
         "restore → first OK create (ms)": Math.round(firstOkAfterRestore - restoredAt),
         "failed after the restore (calls already waiting)": Object.entries(reasons.counts).filter(([k]) => k.endsWith("/after")).reduce((a, [, v]) => a + v, 0),
-        "OK'd creates missing or without their event": missing.length,
-        "rows after retrying the failed calls (= requests)": after!.customers,
+        "OK'd creates missing or without their event": missing,
+        "rows after retrying the failed calls (= requests)": after.customers,
         "events delivered to the stream consumer (each once, in order)": consumer.events.length,
         "stream reconnects by cursor": consumer.ends.length,
       },

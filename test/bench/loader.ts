@@ -9,7 +9,6 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
-import { isValidPhoneNumber } from "libphonenumber-js/max";
 import {
   bulkId,
   gbIndividual,
@@ -20,6 +19,7 @@ import {
   type RunResult,
   type RunSpec,
 } from "./common.js";
+import { ukMobileSequence } from "../support/fixtures.js";
 
 const CALL_TIMEOUT_MS = 10_000;
 const WEBHOOK_SECRET = process.env.BENCH_WEBHOOK_SECRET ?? "";
@@ -173,15 +173,8 @@ function postJson(agent: http.Agent, port: number, path: string, body: unknown, 
 // ---------------------------------------------------------------------------------------------
 // Data
 
-let phoneSeq = 0;
-/** A fresh valid UK mobile number (+44 790 plus a counter), different on every call. */
-function nextPhone(): string {
-  for (let tries = 0; tries < 1_000; tries++) {
-    const n = `+44790${String(phoneSeq++ % 10_000_000).padStart(7, "0")}`;
-    if (isValidPhoneNumber(n)) return n;
-  }
-  throw new Error("could not derive a valid UK mobile number");
-}
+/** A fresh valid UK mobile number on every call. */
+const nextPhone = ukMobileSequence();
 let emailSeq = 0;
 const nextEmail = () => `bench.${RUN_TAG}.${++emailSeq}@example.com`;
 

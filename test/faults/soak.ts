@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { writeSoak, type SoakInterval } from "../../scripts/reliability-report.js";
 import { memory } from "../bench/procfs.js";
-import { completeIndividual } from "../support/fixtures.js";
+import { completeIndividual, ukMobileSequence } from "../support/fixtures.js";
 import { unary } from "../support/grpc.js";
 import { startRedisServer } from "../support/redis-server.js";
 import { percentile, startLoad } from "./support/load.js";
@@ -19,6 +19,8 @@ const { values } = parseArgs({ options: { minutes: { type: "string", default: "1
 const minutes = Number(values.minutes);
 if (!(minutes > 0 && minutes <= 120)) throw new Error("--minutes must be in (0, 120]");
 const intervalS = minutes <= 2 ? 10 : 30;
+/** The soak creates more customers than the fixtures' 10 000 numbers per country: its own supply. */
+const nextPhone = ukMobileSequence();
 const serverUrl = process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 
 async function admin(sql: string): Promise<void> {
@@ -52,7 +54,7 @@ try {
   await service.start();
   const tenant = await service.createTenant();
   const ids: string[] = [];
-  for (let i = 0; i < 50; i++) ids.push((await unary(service.clients.customers, "createCustomer", { customer: completeIndividual("GB") }, tenant.md)).customer.id);
+  for (let i = 0; i < 50; i++) ids.push((await unary(service.clients.customers, "createCustomer", { customer: completeIndividual("GB", { phoneNumber: nextPhone() }) }, tenant.md)).customer.id);
 
   const latencies: number[] = [];
   let calls = 0;
@@ -63,7 +65,7 @@ try {
     const t0 = performance.now();
     try {
       if (r < 4) {
-        const { customer } = await unary(c, "createCustomer", { customer: completeIndividual("GB"), requestId: randomUUID() }, tenant.md, { deadline: Date.now() + 5_000 });
+        const { customer } = await unary(c, "createCustomer", { customer: completeIndividual("GB", { phoneNumber: nextPhone() }), requestId: randomUUID() }, tenant.md, { deadline: Date.now() + 5_000 });
         if (ids.length < 5_000) ids.push(customer.id);
       } else if (r < 14) {
         await unary(c, "getCustomer", { id: ids[i % ids.length] }, tenant.md, { deadline: Date.now() + 5_000 });

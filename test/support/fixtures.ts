@@ -96,6 +96,22 @@ export function localMobile(country: string): string {
   throw new Error(`could not derive another valid ${country} mobile number from ${example.number}`);
 }
 
+/**
+ * Valid UK mobile numbers (+44 790 and a 7-digit counter), a different one on every call of the
+ * returned function, ten million before they repeat: for load (the bench, the soak), which
+ * creates more customers than localMobile's 10 000 numbers per country and file.
+ */
+export function ukMobileSequence(): () => string {
+  let seq = 0;
+  return () => {
+    for (let tries = 0; tries < 1_000; tries++) {
+      const n = `+44790${String(seq++ % 10_000_000).padStart(7, "0")}`;
+      if (isValidPhoneNumber(n)) return n;
+    }
+    throw new Error("could not derive a valid UK mobile number");
+  };
+}
+
 /** A fresh address of the country, with a postal code in its format (empty where there are none). */
 export function validAddress(country: string) {
   return {

@@ -10,6 +10,7 @@ import type { AuthFailures } from "./auth-failures.js";
 import { requiredScope } from "./permissions.js";
 import type { Middleware, Principal, SessionGrant } from "./pipeline.js";
 import { sessionMayCall, sessionNotAllowed } from "./session-guard.js";
+import { looksLikeSessionToken } from "../tenants/session-token.js";
 
 export type KeyCheck =
   | { readonly ok: true; readonly principal: Extract<Principal, { kind: "tenant" }> }
@@ -42,9 +43,6 @@ export interface Credentials {
 
 export type Audience = "admin" | "tenant";
 
-/** Session tokens are longer than API keys ("cms_st_" + 65 characters), so shapes never overlap. */
-const SESSION_TOKEN = /^cms_st_[A-Za-z0-9_-]{65}$/;
-
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
 
 function unauthenticated(message: string, reason: string): AppError {
@@ -62,7 +60,7 @@ export function authMiddleware(audience: Audience, credentials: Credentials): Mi
     await failures.failed(peer);
     throw err;
   };
-  /** A session token's principal, or the refusal; `fresh` when its binding must be current. */
+  /** A session token's principal, or the refusal (unknown, expired, RPC or origin not allowed). */
   const session = async (call: Parameters<Middleware>[0], token: string): Promise<Principal> => {
     let check = await sessions.authenticate(token);
     // An unbound token may have created its customer on another replica since it was cached.
@@ -98,7 +96,8 @@ export function authMiddleware(audience: Audience, credentials: Credentials): Mi
     if (token === undefined) {
       return refuse(call.peer, unauthenticated("`authorization` metadata must be `Bearer <credential>`", "CREDENTIALS_MALFORMED"));
     }
-    const isSession = SESSION_TOKEN.test(token);
+    // Session tokens are longer than API keys ("cms_st_" + 65 characters): the shapes never overlap.
+    const isSession = looksLikeSessionToken(token);
     if (audience === "admin") {
       if (isAdmin(token)) {
         call.principal = { kind: "admin" };

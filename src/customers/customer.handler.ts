@@ -82,7 +82,9 @@ async function write<D extends DescMessage>(
     );
   } catch (err) {
     if (wanted === undefined) throw err;
-    return customers.explainConflict(err, transact, tenantId, wanted());
+    // A session token (a browser) learns that the value is taken, not which customer holds it.
+    const session = call.principal?.kind === "tenant" ? call.principal.session : undefined;
+    return customers.explainConflict(err, transact, tenantId, wanted(), session === undefined);
   }
 }
 

@@ -262,12 +262,19 @@ export class CustomerService {
    * and the customer that holds the value; rethrows anything else. Called after the failed
    * transaction rolled back, so it reads on a fresh connection.
    */
-  async explainConflict(err: unknown, transact: Transact, tenantId: string, wanted: Pick<CustomerDetails, "email" | "phoneNumber" | "externalId">): Promise<never> {
+  async explainConflict(
+    err: unknown,
+    transact: Transact,
+    tenantId: string,
+    wanted: Pick<CustomerDetails, "email" | "phoneNumber" | "externalId">,
+    /** false: say which field is taken but not by whom (a session token's caller). */
+    nameHolder = true,
+  ): Promise<never> {
     const constraint = (err as { constraint?: unknown }).constraint;
     const field = err instanceof UniqueConstraintViolationException && typeof constraint === "string" ? UNIQUE_CONSTRAINTS[constraint] : undefined;
     if (field === undefined) throw err;
     const value = field === "email" ? wanted.email.trim().toLowerCase() : field === "phone_number" ? wanted.phoneNumber : wanted.externalId;
-    const holder = value ? await transact((em) => this.repo.findLiveBy(em, tenantId, field, value)) : null;
+    const holder = value && nameHolder ? await transact((em) => this.repo.findLiveBy(em, tenantId, field, value)) : null;
     throw new AppError("ALREADY_EXISTS", `another customer of this tenant already has this ${field.replace("_", " ")}`, {
       reason: CONFLICT_REASONS[field],
       metadata: holder ? { customer_id: holder, field } : { field },

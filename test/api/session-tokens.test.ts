@@ -238,6 +238,19 @@ describe("what a session token may not do", () => {
     expect(after.customer.etag).toBe(neighbour.etag);
   });
 
+  it("a taken email is ALREADY_EXISTS without the holder's id (the API key's caller gets it)", async () => {
+    const t = await createTenant(f.server);
+    const holder = (await unary(c().customers, "createCustomer", { customer: completeIndividual("GB") }, md(t.apiKey))).customer;
+    const { token } = await mint(t);
+    const err = await unaryError(c().customers, "createCustomer", { customer: completeIndividual("GB", { email: holder.email }) }, md(token));
+    const d = expectError(err, grpc.status.ALREADY_EXISTS, "EMAIL_ALREADY_EXISTS");
+    expect(d.errorInfo?.metadata).toEqual({ field: "email" });
+    const byKey = await unaryError(c().customers, "createCustomer", { customer: completeIndividual("GB", { email: holder.email }) }, md(t.apiKey));
+    expect(details(byKey).errorInfo?.metadata).toEqual({ field: "email", customer_id: holder.id });
+    // The refused create did not bind the token: it can still register its customer.
+    expect((await createWith(token)).status).toBe("CUSTOMER_STATUS_PENDING");
+  });
+
   it("before it has a customer, every customer id is NOT_FOUND", async () => {
     const t = await createTenant(f.server);
     const existing = (await unary(c().customers, "createCustomer", { customer: completeIndividual("GB") }, md(t.apiKey))).customer;

@@ -1163,6 +1163,10 @@ export const CustomerService: GenService<{
    * `expire_time` the token fails with UNAUTHENTICATED (reason SESSION_TOKEN_EXPIRED); revoking
    * the API key that minted it revokes the token too.
    *
+   * A session token's CreateCustomer or UpdateCustomer that hits a taken email, phone number or
+   * external_id gets ALREADY_EXISTS with ErrorInfo metadata "field" but without "customer_id"
+   * (the browser learns the value is taken, not who holds it).
+   *
    * Errors: `customer_id` unknown or of another tenant: NOT_FOUND (reason CUSTOMER_NOT_FOUND);
    * closed: FAILED_PRECONDITION (reason CUSTOMER_CLOSED).
    *

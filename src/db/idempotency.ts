@@ -7,6 +7,15 @@ import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { AppError } from "../errors.js";
 import { IdempotencyEntity } from "./idempotency.entity.js";
 import type { Transact } from "./scope.js";
+import { sqlOf, statement } from "./sql.js";
+
+// Hand-written statements (db/sql.ts): every create runs both.
+const CLAIM = statement(
+  "idempotency_claim",
+  `insert into "idempotency_records" ("tenant_id", "request_id", "method", "fingerprint", "response", "resource_id", "create_time")
+   values ($1, $2, $3, $4, null, null, $5)`,
+);
+const STORE = statement("idempotency_store", `update "idempotency_records" set "response" = $3, "resource_id" = $4 where "tenant_id" = $1 and "request_id" = $2`);
 
 /** Scope of operator calls (TenantService), which have no tenant. */
 export const ADMIN_SCOPE = "00000000-0000-0000-0000-000000000000";
@@ -59,26 +68,17 @@ export async function runIdempotent<T>(
   const aad = `${key.scope}/${key.requestId}/idempotency-response`;
   try {
     return await transact(async (tx) => {
-      await tx.insert(IdempotencyEntity, {
-        tenantId: key.scope,
-        requestId: key.requestId,
-        method: key.method,
-        fingerprint: key.fingerprint,
-        response: null,
-        resourceId: null,
-        createTime: new Date(),
-      });
+      const sql = sqlOf(tx);
+      await sql.run(CLAIM, [key.scope, key.requestId, key.method, key.fingerprint, new Date()]);
       const result = await work(tx);
       const encoded = codec.encode(result);
       const protection = await options.protect?.(tx);
-      await tx.nativeUpdate(
-        IdempotencyEntity,
-        { tenantId: key.scope, requestId: key.requestId },
-        {
-          response: protection ? protection.sealBytes(encoded, aad) : Buffer.from(encoded),
-          resourceId: options.resourceOf?.(result) ?? null,
-        },
-      );
+      await sql.run(STORE, [
+        key.scope,
+        key.requestId,
+        protection ? protection.sealBytes(encoded, aad) : Buffer.from(encoded),
+        options.resourceOf?.(result) ?? null,
+      ]);
       return result;
     });
   } catch (err) {

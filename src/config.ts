@@ -51,6 +51,7 @@ const schema = z.object({
   CUSTOMERMS_CORS_ORIGINS: z.string().default(""),
   CUSTOMERMS_MIGRATE_ON_START: bool.default(true),
   CUSTOMERMS_GRPC_FAST_PATH: bool.default(true),
+  CUSTOMERMS_CONNECT_FAST_PATH: bool.default(true),
   CUSTOMERMS_WORKERS: int(1, 256).default(1),
   CUSTOMERMS_MAX_DEADLINE_MS: int(100, 600_000).default(30_000),
   CUSTOMERMS_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
@@ -98,6 +99,8 @@ export interface Config {
   readonly migrateOnStart: boolean;
   /** Serve plain gRPC over HTTP/2 from the lean path (server/grpc-fast.ts); false: connect-node serves everything. */
   readonly grpcFastPath: boolean;
+  /** Serve Connect unary POSTs from the lean path (server/connect-fast.ts); false: connect-node does. */
+  readonly connectFastPath: boolean;
   /** Worker processes sharing the port (node:cluster); 1 = this process serves. */
   readonly workers: number;
   readonly maxDeadlineMs: number;
@@ -200,6 +203,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: Object.freeze(origins),
     migrateOnStart: c.CUSTOMERMS_MIGRATE_ON_START,
     grpcFastPath: c.CUSTOMERMS_GRPC_FAST_PATH,
+    connectFastPath: c.CUSTOMERMS_CONNECT_FAST_PATH,
     workers: c.CUSTOMERMS_WORKERS,
     maxDeadlineMs: c.CUSTOMERMS_MAX_DEADLINE_MS,
     shutdownGraceMs: c.CUSTOMERMS_SHUTDOWN_GRACE_MS,

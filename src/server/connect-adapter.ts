@@ -8,7 +8,7 @@
 // message, and the refusal travels in the context values to an interceptor that throws it
 // before the handler — so connect still writes it in each protocol's own format, and the error
 // mapper (errors.ts) still adds the ErrorInfo: one mapping for every transport.
-import { fromBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
+import { fromBinary, fromJsonString, type DescMessage, type DescMethod, type JsonReadOptions } from "@bufbuild/protobuf";
 import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { createAsyncIterable, type UniversalServerRequest } from "@connectrpc/connect/protocol";
 import {
@@ -107,6 +107,18 @@ function checkProto(bytes: Uint8Array, input: DescMessage): ConnectError | undef
   }
 }
 
+/** A JSON body connect would not parse: the same INVALID_ARGUMENT connect raises (its message),
+ * but through the error mapper, so it carries the ErrorInfo like every other error (and like
+ * the Connect fast path's, connect-fast.ts). */
+function checkJson(bytes: Uint8Array, input: DescMessage, jsonOptions: Partial<JsonReadOptions> | undefined): ConnectError | undefined {
+  try {
+    fromJsonString(input, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"), jsonOptions);
+    return undefined;
+  } catch (e) {
+    return ConnectError.from(e, Code.InvalidArgument);
+  }
+}
+
 export interface GuardedAdapterOptions extends ConnectNodeAdapterOptions {
   readonly readMaxBytes: number;
   /** The error mapper (errors.ts): adds the ErrorInfo to a refusal. */
@@ -139,6 +151,7 @@ export function guardedConnectNodeAdapter(options: GuardedAdapterOptions): (req:
     let refusal: ConnectError | undefined;
     if (read instanceof ConnectError) refusal = read;
     else if (kind === "unary-proto" && (uReq.header.get("content-encoding") ?? "identity") === "identity") refusal = checkProto(read, input);
+    else if (kind === "unary-json" && (uReq.header.get("content-encoding") ?? "identity") === "identity") refusal = checkJson(read, input, options.jsonOptions);
     else if (kind.startsWith("enveloped")) refusal = checkEnveloped(read, input, kind === "enveloped-proto", limit);
     const bytes = refusal === undefined && !(read instanceof ConnectError) ? read : emptyBody(kind);
     if (refusal !== undefined) {

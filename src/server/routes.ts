@@ -30,6 +30,7 @@ import { healthRunners, registerHealth, type HealthMonitor } from "./health.js";
 import { loggingMiddleware } from "./logging.js";
 import { bindRunners, methodRunners, PEER_ADDRESS, type Middleware } from "./pipeline.js";
 import { grpcFastPath } from "./grpc-fast.js";
+import { connectFastPath } from "./connect-fast.js";
 import { registerReflection } from "./reflection.js";
 import { sessionGuardMiddleware } from "./session-guard.js";
 import { tracingMiddleware } from "./tracing.js";
@@ -62,6 +63,9 @@ export interface RouteDeps {
   /** Set when OpenTelemetry tracing is on: one server span per RPC. */
   readonly tracer?: Tracer | undefined;
 }
+
+/** Strict JSON: an unknown field or enum name is INVALID_ARGUMENT, not silently dropped. */
+const JSON_OPTIONS = { ignoreUnknownFields: false } as const;
 
 export function createHandler(deps: RouteDeps) {
   const { config, logger } = deps;
@@ -135,14 +139,22 @@ export function createHandler(deps: RouteDeps) {
   const handler = guardedConnectNodeAdapter({
     routes,
     mapError: (err) => mapStreamError(err),
-    // Strict JSON: an unknown field or enum name is INVALID_ARGUMENT, not silently dropped.
-    jsonOptions: { ignoreUnknownFields: false },
+    jsonOptions: JSON_OPTIONS,
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
     shutdownSignal: deps.shutdownSignal,
     contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket?.remoteAddress ?? ""),
   });
-  const served = withCors(deps.cors.isAllowed, handler);
+  // Connect unary POSTs to our services on the lean path (connect-fast.ts), the rest on connect-node.
+  const connectFast = config.connectFastPath
+    ? connectFastPath(
+        services.flatMap((s) => s.runners),
+        { maxMessageBytes: config.maxMessageBytes, maxTimeoutMs: config.maxDeadlineMs, jsonOptions: JSON_OPTIONS, toConnectError: mapStreamError },
+      )
+    : undefined;
+  const served = withCors(deps.cors.isAllowed, (req, res) => {
+    if (connectFast?.(req, res) !== true) handler(req, res);
+  });
   const http = (req: Parameters<typeof served>[0], res: Parameters<typeof served>[1]) => {
     // Prometheus scrapes GET /metrics on the same port (plain HTTP, no credentials: counts and
     // latencies only, no tenant or personal data in any label).

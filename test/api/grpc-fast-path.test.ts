@@ -337,7 +337,7 @@ describe("which path answers", () => {
     }
   });
 
-  it("the other protocols on HTTP/2 still reach connect-node on the fast-path server: Connect JSON, gRPC-Web, gRPC+JSON", async () => {
+  it("the other protocols on HTTP/2 are served beside the gRPC fast path: Connect JSON (connect-fast.ts), gRPC-Web, gRPC+JSON (connect-node)", async () => {
     const sessions = () => {
       const m = new Http2SessionManager(fast.server.baseUrl);
       cleanups.push(() => m.abort());

@@ -1,10 +1,11 @@
 // Configuration errors are one clear line and exit code 1, never a stack trace; production
 // refuses the development defaults.
 import { describe, expect, it } from "vitest";
-import { cleanEnv, spawnService } from "../support/process.js";
+import { cleanEnv, spawnService, startCommand } from "../support/process.js";
 
 async function run(env: Record<string, string>) {
-  const child = spawnService("node", ["--import", "tsx", "src/main.ts"], cleanEnv(env));
+  const [command, ...args] = startCommand();
+  const child = spawnService(command!, args, cleanEnv(env));
   const code = await child.exited;
   return { code, stderr: child.stderr(), stdout: child.stdout() };
 }
@@ -15,7 +16,7 @@ describe("invalid configuration", () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/^customerms: invalid configuration: PORT: must be a whole number/);
-    expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/);
+    expect(r.stderr).not.toMatch(/\bat .*\.[jt]s:\d+/);
   });
 
   it("NODE_ENV=production without DATABASE_URL and admin token refuses to start", async () => {

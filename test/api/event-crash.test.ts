@@ -1,6 +1,6 @@
 // Crash consistency of the event log (acceptance: "The process is killed (SIGKILL) right after
 // commits under load: after restart, consumers still receive every committed change"). The
-// service runs as a real process (node --import tsx src/main.ts) on the run's database; it is
+// service runs as a real process (the `start` command line) on the run's database; it is
 // killed with SIGKILL from the callback of an acknowledged CreateCustomer while 15 others are in
 // flight, then started again. Every acknowledged customer must exist with exactly one
 // CUSTOMER_CREATED event that a consumer from the beginning receives; retrying the calls that
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { bearer, sql, TEST_MASTER_KEY } from "../support/app.js";
 import { watch, type Consumer } from "../support/event-consumer.js";
 import { grpc, grpcClients, metadata, unary } from "../support/grpc.js";
-import { cleanEnv, spawnService, stop, waitListening, type Child } from "../support/process.js";
+import { cleanEnv, spawnService, startCommand, stop, waitListening, type Child } from "../support/process.js";
 
 const databaseUrl = inject("databaseUrl");
 const adminToken = `crash-admin-${randomBytes(14).toString("hex")}`; // 40 characters
@@ -43,7 +43,8 @@ function serviceEnv(): NodeJS.ProcessEnv {
 }
 
 async function startService(): Promise<{ child: Child; port: number }> {
-  const child = spawnService("node", ["--import", "tsx", "src/main.ts"], serviceEnv());
+  const [command, ...args] = startCommand();
+  const child = spawnService(command!, args, serviceEnv());
   children.push(child);
   return { child, port: await waitListening(child) };
 }

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vi
 import { bearer, createTenant, sql, startServer, TEST_MASTER_KEY, type TestServer, type TestTenant } from "../support/app.js";
 import { watch, type Consumer, type WatchOptions } from "../support/event-consumer.js";
 import { details, grpc, grpcClients, metadata, unary } from "../support/grpc.js";
-import { cleanEnv, spawnService, stop, waitListening, type Child } from "../support/process.js";
+import { cleanEnv, spawnService, startCommand, stop, waitListening, type Child } from "../support/process.js";
 
 const DOMAIN = "customerms.finhub";
 const HEARTBEAT_MS = 300;
@@ -177,7 +177,7 @@ function expectPerCustomerOrder(x: Consumer, order: Map<string, string[]>): void
 // ---------------------------------------------------------------------------------------------
 
 describe("delivery under load", () => {
-  // The service runs as its own process here (node --import tsx src/main.ts, as deployed): the
+  // The service runs as its own process here (the `start` command line, as deployed): the
   // writers and consumers of this test process then do not compete with it for one event loop.
   let child: Child | undefined;
   let target: Target;
@@ -185,9 +185,10 @@ describe("delivery under load", () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "cms-stream-data-"));
     const adminToken = `stream-admin-${randomBytes(14).toString("hex")}`;
+    const [command, ...args] = startCommand();
     child = spawnService(
-      "node",
-      ["--import", "tsx", "src/main.ts"],
+      command!,
+      args,
       cleanEnv({
         PORT: "0",
         DATABASE_URL: inject("databaseUrl"),

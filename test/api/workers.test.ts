@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { cleanEnv, spawnService, stop, waitListening, type Child } from "../support/process.js";
+import { cleanEnv, spawnService, startCommand, stop, waitListening, type Child } from "../support/process.js";
 import { TEST_MASTER_KEY } from "../support/app.js";
 
 const admin = `test-admin-${randomBytes(24).toString("hex")}`;
@@ -13,21 +13,22 @@ afterAll(async () => {
   if (child) await stop(child);
 });
 
-/** The service processes among a process's children (from /proc; tsx also runs an esbuild child). */
+/** The service processes among a process's children (from /proc; under tsx there would also be an esbuild child). */
 function workersOf(pid: number): number[] {
   const out = execFileSync("sh", ["-c", `cat /proc/${pid}/task/*/children 2>/dev/null || true`]).toString();
   return out
     .split(/\s+/)
     .filter(Boolean)
     .map(Number)
-    .filter((child) => readFileSync(`/proc/${child}/cmdline`, "utf8").includes("src/main.ts"));
+    .filter((child) => readFileSync(`/proc/${child}/cmdline`, "utf8").includes("src/main."));
 }
 
 describe("CUSTOMERMS_WORKERS", () => {
   it("serves one port from two workers and drains them all on SIGTERM (exit 0)", async () => {
+    const [command, ...args] = startCommand();
     child = spawnService(
-      process.execPath,
-      ["--import", "tsx", "src/main.ts"],
+      command!,
+      args,
       cleanEnv({
         NODE_ENV: "test",
         PORT: "0",
@@ -78,7 +79,8 @@ describe("CUSTOMERMS_WORKERS", () => {
   });
 
   it("is refused without DATABASE_URL and REDIS_URL (the embedded modes are one process only)", async () => {
-    const c = spawnService(process.execPath, ["--import", "tsx", "src/main.ts"], cleanEnv({ CUSTOMERMS_WORKERS: "2", PORT: "0" }));
+    const [command, ...args] = startCommand();
+    const c = spawnService(command!, args, cleanEnv({ CUSTOMERMS_WORKERS: "2", PORT: "0" }));
     expect(await c.exited).toBe(1);
     expect(c.stderr()).toContain("CUSTOMERMS_WORKERS > 1 requires DATABASE_URL and REDIS_URL");
   });

@@ -9,7 +9,8 @@
 // The benchmark of issue 8. It starts, as separate processes on 127.0.0.1:
 //   - its own redis-server (spare port, nothing persisted);
 //   - the load process (loader.ts), which also receives the verification codes by webhook;
-//   - the service (`node --import tsx src/main.ts`, NODE_ENV=production) on a fresh database
+//   - the service (the `start` script's command line, `node dist/src/main.js` after building dist/
+//     as prestart does; NODE_ENV=production) on a fresh database
 //     cms_bench_<hex> of the local PostgreSQL, connected as a non-owner member of customerms_app;
 //   - the baselines (baseline.ts): an echo on a bare @grpc/grpc-js Server, and the hand-written
 //     `pg` GetCustomer / CreateCustomer behind grpc-js and node:http;
@@ -25,6 +26,8 @@ import net from "node:net";
 import os from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { build } from "../../scripts/build.js";
+import { startCommand } from "../support/process.js";
 import {
   benchDir,
   repoRoot,
@@ -517,7 +520,14 @@ async function main(): Promise<number> {
   const profileDir = join(os.tmpdir(), `customerms-bench-profile-${hex}`);
   const profileArgs = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
   if (PROFILE) log(`profiling the service: CPU profile in ${profileDir} after the run`);
-  const service = spawnChild("service", process.execPath, [...profileArgs, ...SERVICE_FLAGS, "--import", "tsx", "src/main.ts"], serviceEnv);
+  // What `npm start` runs: its prestart build, then the start script's argv. --service-flags go
+  // after the script's own flags (for V8 flags the last one given wins).
+  const built = await build();
+  log(`built dist/ in ${built.ms} ms (${built.written} files written)`);
+  const [, ...startArgs] = startCommand();
+  const startEntry = startArgs.pop()!;
+  const serviceArgv = [...profileArgs, ...startArgs, ...SERVICE_FLAGS, startEntry];
+  const service = spawnChild("service", process.execPath, serviceArgv, serviceEnv);
   await waitFor("the service", async () => (await httpGet(port, "/metrics")).status === 200, service, 90_000);
   await new Promise((r) => setTimeout(r, 1_000));
   const idleRssMb = Math.round((treeRss(processTree(service.pid!)) / 1048576) * 10) / 10;
@@ -681,7 +691,7 @@ async function main(): Promise<number> {
       scale_concurrency: SCALE_CONCURRENCY,
       pool_max: POOL_MAX,
       log_level: "warn",
-      service_command: ["node", ...profileArgs, ...SERVICE_FLAGS, "--import", "tsx", "src/main.ts"].join(" "),
+      service_command: ["node", ...serviceArgv].join(" "),
       service_env: SERVICE_ENV,
       ...(ONLY ? { only: ONLY } : {}),
     },

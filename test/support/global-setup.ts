@@ -4,6 +4,8 @@
 // - It does not answer: with CUSTOMERMS_TEST_REQUIRE_SERVICES=1 (CI) that is a failure;
 //   otherwise one embedded PGlite (the service's own embedded mode) serves the run.
 // Tests read the chosen URL with inject("databaseUrl"). Each test gets its own tenant.
+// It also builds dist/ (scripts/build.ts) once: tests that start the service as a process run
+// the `start` script's command line, i.e. the compiled JavaScript, as production does.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { Redis } from "ioredis";
 import type { TestProject } from "vitest/node";
+import { build } from "../../scripts/build.js";
 import { startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { migrateUp, openOrm } from "../../src/db/orm.js";
 
@@ -58,6 +61,8 @@ async function redisAnswers(url: string): Promise<boolean> {
 export const SERVICE_ROLE = "customerms_test_service";
 
 export default async function setup(project: TestProject) {
+  const built = await build();
+  console.log(`[customerms tests] built dist/ in ${built.ms} ms (${built.written} files written)`);
   // The environment is read here, in the test harness, not by the service (src/config.ts is
   // the service's only reader).
   const serverUrl = process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";

@@ -1,6 +1,7 @@
-// Runs the service as a real child process (`npm start` or `tsx src/main.ts`), the way a user
+// Runs the service as a real child process (`npm start`, or its command line), the way a user
 // does, and waits for its "listening" log line to learn the port.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -12,6 +13,13 @@ export interface Child {
   stderr(): string;
   /** Resolves with the exit code (or the signal name) once every process holding the pipes is gone. */
   readonly exited: Promise<number | string>;
+}
+
+/** The `start` script of package.json as argv (`node dist/src/main.js`): what `npm start` runs
+ * after its prestart build. The global setups build dist/ once per run (scripts/build.ts). */
+export function startCommand(): string[] {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: { start: string } };
+  return pkg.scripts.start.trim().split(/\s+/);
 }
 
 /** The environment of a clean machine: none of the service's variables are inherited. */

@@ -3,7 +3,6 @@
 // test sees the service's own exit code and can signal it directly), against the suite's own
 // database and a redis-server the test owns; kill (any signal), restart, and grpc-js clients.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -12,16 +11,10 @@ import pg from "pg";
 import { inject } from "vitest";
 import { TEST_MASTER_KEY } from "../../support/app.js";
 import { grpc, grpcClients, metadata, unary } from "../../support/grpc.js";
-import { cleanEnv, repoRoot, spawnService, waitListening, type Child } from "../../support/process.js";
+import { cleanEnv, spawnService, startCommand, waitListening, type Child } from "../../support/process.js";
 
 export const ADMIN_TOKEN = `faults-admin-${randomBytes(16).toString("hex")}`;
 const SECRET = randomBytes(24).toString("hex");
-
-/** The `start` script of package.json as argv (e.g. node --import tsx src/main.ts). */
-function startCommand(): string[] {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: { start: string } };
-  return pkg.scripts.start.trim().split(/\s+/);
-}
 
 export interface ServiceOptions {
   /** The database (default: the fault suite's, from the vitest global setup). */

@@ -86,11 +86,12 @@ async function handwritten(): Promise<void> {
   pool.on("error", () => undefined); // an idle connection lost: the next checkout reconnects
 
   type Tx = pg.PoolClient;
-  async function transaction<T>(setup: (c: Tx) => Promise<unknown>, work: (c: Tx) => Promise<T>): Promise<T> {
+  /** `begin; <settings>` in one simple-protocol round trip, the work, commit (as the service's
+   * Scopes.tenant: src/db/scope.ts). */
+  async function transaction<T>(settings: string, work: (c: Tx) => Promise<T>): Promise<T> {
     const c = await pool.connect();
     try {
-      await c.query("begin");
-      await setup(c);
+      await c.query(`begin; ${settings}`);
       const result = await work(c);
       await c.query("commit");
       c.release();
@@ -109,7 +110,7 @@ async function handwritten(): Promise<void> {
   const timeoutMs = (deadline: number | undefined) => String(Math.max(1, Math.floor(Math.min(deadline ?? Infinity, Date.now() + MAX_DEADLINE_MS) - Date.now())));
   const inTenant = <T>(tenantId: string, deadline: number | undefined, work: (c: Tx) => Promise<T>) =>
     transaction(
-      (c) => c.query("select set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)", [tenantId, timeoutMs(deadline)]),
+      `select set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, true), set_config('statement_timeout', ${pg.escapeLiteral(timeoutMs(deadline))}, true)`,
       work,
     );
   /** One read in ONE round trip, the statements the service's GetCustomer sends (Scopes.tenantRead):
@@ -147,7 +148,7 @@ async function handwritten(): Promise<void> {
     let entry = keyCache.get(hash);
     if (entry === undefined || entry.until <= now) {
       const rows = await transaction(
-        (c) => c.query("select set_config('role', 'customerms_operator', true), set_config('app.operator_reason', 'authenticate-api-key', true)"),
+        "select set_config('role', 'customerms_operator', true), set_config('app.operator_reason', 'authenticate-api-key', true)",
         async (c) =>
           (
             await c.query<{ id: string; tenant_id: string; scopes: string[]; expire_time: Date | null; revoke_time: Date | null }>(
@@ -421,19 +422,21 @@ async function handwritten(): Promise<void> {
             JSON.stringify(row.metadata), "[]", null, "", now, 1, now, now,
           ],
         );
-        const seq = (
-          await tx.query<{ last_seq: string }>(
-            `insert into tenant_event_sequences (tenant_id, last_seq) values ($1, 1)
-             on conflict (tenant_id) do update set last_seq = tenant_event_sequences.last_seq + 1 returning last_seq`,
-            [tenantId],
-          )
-        ).rows[0]!.last_seq;
+        // The event: sequence upsert, insert and NOTIFY in one statement, as the service sends it
+        // (src/events/event.repository.ts).
         await tx.query(
-          `insert into customer_events (tenant_id, id, customer_id, type, actor, request_id, reason, note, changed_fields, time, seq, details)
-           values ($1, $2, $3, 'CUSTOMER_CREATED', $4, $5, null, '', '[]', $6, $7, '{}')`,
-          [tenantId, randomUUID(), id, `api_key:${principal.apiKeyId}`, requestId === "" ? null : requestId, now, seq],
+          `with next as (
+             insert into tenant_event_sequences (tenant_id, last_seq) values ($1, 1)
+             on conflict (tenant_id) do update set last_seq = tenant_event_sequences.last_seq + 1
+             returning last_seq
+           ), appended as (
+             insert into customer_events (tenant_id, id, seq, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
+             select $1::uuid, $2::uuid, next.last_seq, $3::uuid, 'CUSTOMER_CREATED', $4::text, $5::uuid, null, '', '[]'::jsonb, '{}'::jsonb, $6::timestamptz from next
+             returning tenant_id
+           )
+           select pg_notify('cms_customer_events', tenant_id::text) from appended`,
+          [tenantId, randomUUID(), id, `api_key:${principal.apiKeyId}`, requestId === "" ? null : requestId, now],
         );
-        await tx.query("select pg_notify('cms_customer_events', $1)", [tenantId]);
         const response = { customer: toReply(row, dob ?? undefined, grpcTs) };
         if (requestId !== "") {
           const sealed = Buffer.from(seal(k, createDef.responseSerialize(response), `${tenantId}/${requestId}/idempotency-response`), "ascii");

@@ -65,7 +65,7 @@ async function write<D extends DescMessage>(
   wanted?: () => Pick<CustomerDetails, "email" | "phoneNumber" | "externalId">,
 ): Promise<MessageShape<D>> {
   const key = idempotencyKey(call, tenantId, requestId);
-  const transact = data.scopes.tenant(tenantId);
+  const transact = data.scopes.tenant(tenantId, call.deadline);
   try {
     return await runIdempotent(
       transact,
@@ -147,7 +147,7 @@ export function customerHandlers(
       const { tenantId } = tenantCall(call);
       const limit = pageSize(req.pageSize);
       const before = () => (req.pageToken === "" ? undefined : decodeCursor(req.pageToken, "page_token", tenantId));
-      const rows = await events.history(tenantId, req.customerId, limit + 1, before);
+      const rows = await events.history(tenantId, req.customerId, limit + 1, before, call.deadline);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return { events: page.map(eventToProto), nextPageToken: rows.length > limit && last ? encodeCursor(last.seq, tenantId) : "" };
@@ -190,7 +190,7 @@ export function customerHandlers(
           metadata: { required_scope: missing, api_key_id: p.apiKeyId },
         });
       }
-      return data.scopes.tenant(tenantId)(async (em) => {
+      return data.scopes.tenant(tenantId, call.deadline)(async (em) => {
         const customerId = req.customerId === "" ? null : req.customerId.toLowerCase();
         if (customerId !== null) {
           const c = await customers.get(em, tenantId, customerId);
@@ -226,12 +226,12 @@ export function customerHandlers(
 
     async getCustomer(req, call) {
       const { tenantId } = tenantCall(call);
-      return { customer: await toProto(customers, await customers.read(tenantId, req.id, data.scopes.tenant(tenantId))) };
+      return { customer: await toProto(customers, await customers.read(tenantId, req.id, data.scopes.tenant(tenantId, call.deadline), call.deadline)) };
     },
 
     async getCustomerRequirements(req, call) {
       const { tenantId } = tenantCall(call);
-      return data.scopes.tenant(tenantId)(async (em) => {
+      return data.scopes.tenant(tenantId, call.deadline)(async (em) => {
         const r = await customers.requirements(await customers.get(em, tenantId, req.id), em);
         return { currentlyDue: r.currentlyDue, eventuallyDue: r.eventuallyDue };
       });
@@ -249,7 +249,7 @@ export function customerHandlers(
         ...(req.createdBefore ? { createdBefore: timestampDate(req.createdBefore) } : {}),
       };
       const limit = pageSize(req.pageSize);
-      const transact = data.scopes.tenant(tenantId);
+      const transact = data.scopes.tenant(tenantId, call.deadline);
       // The identifier filter is known by its blind index only (also in the page token's scope).
       const full = req.identifier
         ? { ...filter, identifierIndex: await customers.identifierIndex(tenantId, req.identifier.type, req.identifier.value, transact) }
@@ -257,7 +257,7 @@ export function customerHandlers(
       const scope = filterFingerprint(tenantId, full);
       const cursor = decodePageToken(req.pageToken, "page_token", scope);
       const after = cursor ? { createTime: new Date(cursor.t), id: cursor.i } : undefined;
-      const rows = await customers.listRead(tenantId, full, limit + 1, after, transact);
+      const rows = await customers.listRead(tenantId, full, limit + 1, after, transact, call.deadline);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       const out: PbCustomer[] = [];

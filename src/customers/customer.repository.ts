@@ -197,12 +197,13 @@ export class CustomerRepository {
    * process holds. undefined = not possible here (no key cached yet): use findById in a
    * tenant transaction instead.
    */
-  async findByIdOneTrip(tenantId: string, id: string): Promise<Customer | null | undefined> {
+  async findByIdOneTrip(tenantId: string, id: string, deadline?: number): Promise<Customer | null | undefined> {
     const cipher = this.keys.cached(tenantId);
     if (cipher === undefined || this.scopes === undefined) return undefined;
     const rows = await this.scopes.tenantRead<Record<string, unknown>>(
       tenantId,
       (lit) => `select ${SELECT_LIST} from "customers" where "tenant_id" = ${lit(tenantId)} and "id" = ${lit(id)}`,
+      deadline,
     );
     return rows.length === 0 ? null : fromRow(rowFromRaw(rows[0]!), cipher);
   }
@@ -249,7 +250,7 @@ export class CustomerRepository {
    * filters, order and keyset as `list`, without the ORM's transaction, query builder and
    * hydration. undefined = the tenant's data key is not cached here: use `list` instead.
    */
-  async listOneTrip(tenantId: string, filter: CustomerFilter, limit: number, after?: CustomerCursor): Promise<Customer[] | undefined> {
+  async listOneTrip(tenantId: string, filter: CustomerFilter, limit: number, after?: CustomerCursor, deadline?: number): Promise<Customer[] | undefined> {
     const cipher = this.keys.cached(tenantId);
     if (cipher === undefined || this.scopes === undefined) return undefined;
     const rows = await this.scopes.tenantRead<Record<string, unknown>>(tenantId, (lit) => {
@@ -267,7 +268,7 @@ export class CustomerRepository {
       if (filter.createdBefore) where.push(`"create_time" < ${lit(filter.createdBefore.toISOString())}`);
       if (after) where.push(`("create_time", "id") < (${lit(after.createTime.toISOString())}, ${lit(after.id)})`);
       return `select ${SELECT_LIST} from "customers" where ${where.join(" and ")} order by "create_time" desc, "id" desc limit ${Math.trunc(limit)}`;
-    });
+    }, deadline);
     return rows.map((r) => fromRow(rowFromRaw(r), cipher));
   }
 

@@ -130,8 +130,8 @@ export class CustomerService {
   }
 
   /** A customer outside any transaction, in one round trip when possible (GetCustomer). */
-  async read(tenantId: string, id: string, transact: Transact): Promise<Customer> {
-    const fast = await this.repo.findByIdOneTrip(tenantId, id);
+  async read(tenantId: string, id: string, transact: Transact, deadline?: number): Promise<Customer> {
+    const fast = await this.repo.findByIdOneTrip(tenantId, id, deadline);
     const customer = fast === undefined ? await transact((em) => this.repo.findById(em, tenantId, id)) : fast;
     if (customer === null) throw notFound("CUSTOMER_NOT_FOUND", `customer ${id} not found`);
     return customer;
@@ -150,8 +150,15 @@ export class CustomerService {
   }
 
   /** `list` outside any transaction, in one round trip when possible (ListCustomers). */
-  async listRead(tenantId: string, filter: CustomerFilter, limit: number, after: CustomerCursor | undefined, transact: Transact): Promise<Customer[]> {
-    return (await this.repo.listOneTrip(tenantId, filter, limit, after)) ?? transact((em) => this.repo.list(em, tenantId, filter, limit, after));
+  async listRead(
+    tenantId: string,
+    filter: CustomerFilter,
+    limit: number,
+    after: CustomerCursor | undefined,
+    transact: Transact,
+    deadline?: number,
+  ): Promise<Customer[]> {
+    return (await this.repo.listOneTrip(tenantId, filter, limit, after, deadline)) ?? transact((em) => this.repo.list(em, tenantId, filter, limit, after));
   }
 
   /** `desired` turns the current customer into the requested details (field-mask merge). */

@@ -6,7 +6,6 @@
 //   paths that span tenants (API key lookup, TenantService, CORS origins). Explicit and named.
 // Both settings are transaction-scoped (`true`): a pooled connection never carries a tenant or
 // the operator role into the next transaction, and a query outside these transactions fails.
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { EntityManager, MikroORM, Transaction } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { AppError } from "../errors.js";
@@ -25,14 +24,14 @@ export type OperatorReason =
   | `TenantService/${string}`
   | `maintenance/${string}`;
 
-/** The deadline (epoch ms) of the call being served, set by the deadline middleware. Each
- * transaction turns what is left of it into a transaction-local statement_timeout, so the
- * database stops working (and releases its locks) when the caller has stopped waiting. */
-export const callDeadline = new AsyncLocalStorage<number>();
-
-/** What is left of the current call's deadline in ms (undefined without one); throws once it passed. */
-function remainingMs(): number | undefined {
-  const deadline = callDeadline.getStore();
+/** What is left of a call's deadline (epoch ms) in ms (undefined without one); throws once it
+ * passed. The deadline middleware sets `call.deadline` to the earlier of the client's deadline and
+ * the server's ceiling, and handlers pass it when they open a transaction: what is left becomes a
+ * transaction-local statement_timeout, so the database stops working (and releases its locks)
+ * when the caller has stopped waiting. (Passed explicitly, not through AsyncLocalStorage: an
+ * enabled AsyncLocalStorage puts a hook on every promise of the process, measured at ~0.2 µs
+ * each, a few percent of a GetCustomer.) */
+function remainingMs(deadline: number | undefined): number | undefined {
   if (deadline === undefined) return undefined;
   const left = Math.floor(deadline - Date.now());
   if (left <= 0) throw new AppError("DEADLINE_EXCEEDED", "the call's deadline passed", { reason: "DEADLINE_EXCEEDED" });
@@ -48,21 +47,22 @@ function remainingMs(): number | undefined {
  * left for MikroORM's own flush at commit: no explicit flush here (it cost a change-set pass per
  * transaction, measured on CreateCustomer).
  */
-function beforeCommit<T>(result: T): T {
-  remainingMs();
+function beforeCommit<T>(result: T, deadline: number | undefined): T {
+  remainingMs(deadline);
   return result;
 }
 
+/** `deadline`: the call's (epoch ms), see remainingMs; omitted, no statement_timeout is set. */
 export interface Scopes {
-  tenant(tenantId: string): Transact;
-  operator(reason: OperatorReason): Transact;
+  tenant(tenantId: string, deadline?: number): Transact;
+  operator(reason: OperatorReason, deadline?: number): Transact;
   /**
    * One statement, read-only, in ONE round trip: `begin read only; <settings>; <statement>;
    * commit` as a single simple-protocol query, values quoted with pg's escapeLiteral (`lit`). For
    * the hottest reads (GetCustomer): a tenant() transaction costs four round trips through the
    * ORM. Returns the statement's rows.
    */
-  tenantRead<R>(tenantId: string, statement: (lit: (value: string) => string) => string): Promise<R[]>;
+  tenantRead<R>(tenantId: string, statement: (lit: (value: string) => string) => string, deadline?: number): Promise<R[]>;
 }
 
 interface PooledClient {
@@ -103,7 +103,7 @@ export function createScopes(orm: MikroORM): Scopes {
    * any error, rollback. Errors of our own begin/commit are converted as MikroORM converts its
    * own, so errors.ts sees the same exceptions as before.
    */
-  const transaction = async <T>(settings: () => string, work: (em: EntityManager) => Promise<T>): Promise<T> => {
+  const transaction = async <T>(settings: () => string, deadline: number | undefined, work: (em: EntityManager) => Promise<T>): Promise<T> => {
     const client = knexClient();
     // Only our own begin/commit raise raw driver errors: work's are converted where they happen.
     const convert = (err: unknown) => (err instanceof pg.DatabaseError ? orm.em.getDriver().convertException(err) : err);
@@ -114,7 +114,7 @@ export function createScopes(orm: MikroORM): Scopes {
       await connection.query(`begin; ${settings()}`);
       const em = orm.em.fork();
       em.setTransactionContext(transactionContext(client, connection));
-      const result = beforeCommit(await work(em));
+      const result = beforeCommit(await work(em), deadline);
       open = false;
       await connection.query("commit");
       return result;
@@ -127,13 +127,13 @@ export function createScopes(orm: MikroORM): Scopes {
     }
   };
   const lit = pg.escapeLiteral;
-  const timeoutLiteral = () => {
-    const left = remainingMs();
+  const timeoutLiteral = (deadline: number | undefined) => {
+    const left = remainingMs(deadline);
     return left === undefined ? "" : `, set_config('statement_timeout', ${lit(String(left))}, true)`;
   };
   return {
-    async tenantRead<R>(tenantId: string, statement: (lit: (value: string) => string) => string): Promise<R[]> {
-      const text = `begin read only; select set_config('app.tenant_id', ${lit(tenantId)}, true)${timeoutLiteral()}; ${statement(lit)}; commit`;
+    async tenantRead<R>(tenantId: string, statement: (lit: (value: string) => string) => string, deadline?: number): Promise<R[]> {
+      const text = `begin read only; select set_config('app.tenant_id', ${lit(tenantId)}, true)${timeoutLiteral(deadline)}; ${statement(lit)}; commit`;
       const knex = knexClient();
       const client = await knex.acquireConnection();
       try {
@@ -148,12 +148,14 @@ export function createScopes(orm: MikroORM): Scopes {
         await knex.releaseConnection(client);
       }
     },
-    tenant: (tenantId) => (work) => transaction(() => `select set_config('app.tenant_id', ${lit(tenantId)}, true)${timeoutLiteral()}`, work),
-    operator: (reason) => (work) =>
+    tenant: (tenantId, deadline) => (work) =>
+      transaction(() => `select set_config('app.tenant_id', ${lit(tenantId)}, true)${timeoutLiteral(deadline)}`, deadline, work),
+    operator: (reason, deadline) => (work) =>
       transaction(
         () =>
           `select set_config('role', '${OPERATOR_ROLE}', true), set_config('app.operator_reason', ${lit(reason)}, true), ` +
-          `set_config('application_name', ${lit(`customerms operator: ${reason}`.slice(0, 63))}, true)${timeoutLiteral()}`,
+          `set_config('application_name', ${lit(`customerms operator: ${reason}`.slice(0, 63))}, true)${timeoutLiteral(deadline)}`,
+        deadline,
         work,
       ),
   };

@@ -30,8 +30,8 @@ export class EventService {
 
   /** `beforeSeq` is resolved only after the customer is known to be the tenant's: another
    * tenant's customer is NOT_FOUND whatever page token comes with it. */
-  async history(tenantId: string, customerId: string, limit: number, beforeSeq: () => number | undefined): Promise<CustomerEventRow[]> {
-    return this.scopes.tenant(tenantId)(async (em) => {
+  async history(tenantId: string, customerId: string, limit: number, beforeSeq: () => number | undefined, deadline?: number): Promise<CustomerEventRow[]> {
+    return this.scopes.tenant(tenantId, deadline)(async (em) => {
       if (!(await this.customerExists(em, tenantId, customerId))) {
         throw notFound("CUSTOMER_NOT_FOUND", `customer ${customerId} not found`);
       }

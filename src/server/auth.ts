@@ -18,7 +18,8 @@ export type KeyCheck =
 
 /** Resolves a tenant API key to its principal. */
 export interface ApiKeyAuthenticator {
-  authenticate(secret: string): Promise<KeyCheck>;
+  /** `deadline`: the call's (epoch ms), bounding a database lookup. */
+  authenticate(secret: string, deadline?: number): Promise<KeyCheck>;
 }
 
 export type SessionPrincipal = Extract<Principal, { kind: "tenant" }> & { readonly session: SessionGrant };
@@ -29,7 +30,7 @@ export type SessionCheck =
 
 /** Resolves a session token to its principal; `fresh` skips any cache. */
 export interface SessionAuthenticator {
-  authenticate(token: string, options?: { readonly fresh?: boolean }): Promise<SessionCheck>;
+  authenticate(token: string, options?: { readonly fresh?: boolean; readonly deadline?: number }): Promise<SessionCheck>;
 }
 
 export interface Credentials {
@@ -62,10 +63,10 @@ export function authMiddleware(audience: Audience, credentials: Credentials): Mi
   };
   /** A session token's principal, or the refusal (unknown, expired, RPC or origin not allowed). */
   const session = async (call: Parameters<Middleware>[0], token: string): Promise<Principal> => {
-    let check = await sessions.authenticate(token);
+    let check = await sessions.authenticate(token, { deadline: call.deadline });
     // An unbound token may have created its customer on another replica since it was cached.
     if (check.ok && check.principal.session.customerId === null && call.method.name !== "CreateCustomer") {
-      check = await sessions.authenticate(token, { fresh: true });
+      check = await sessions.authenticate(token, { fresh: true, deadline: call.deadline });
     }
     if (!check.ok) {
       return refuse(
@@ -103,7 +104,7 @@ export function authMiddleware(audience: Audience, credentials: Credentials): Mi
         call.principal = { kind: "admin" };
         return next(call);
       }
-      if ((isSession ? await sessions.authenticate(token) : await keys.authenticate(token)).ok) {
+      if ((isSession ? await sessions.authenticate(token, { deadline: call.deadline }) : await keys.authenticate(token, call.deadline)).ok) {
         throw new AppError("PERMISSION_DENIED", "tenant credentials cannot call TenantService; use the admin token", {
           reason: "ADMIN_ONLY",
         });
@@ -114,7 +115,7 @@ export function authMiddleware(audience: Audience, credentials: Credentials): Mi
       call.principal = await session(call, token);
       return next(call);
     }
-    const check = await keys.authenticate(token);
+    const check = await keys.authenticate(token, call.deadline);
     if (!check.ok) {
       if (isAdmin(token)) {
         throw new AppError("PERMISSION_DENIED", "the admin token cannot act as a tenant; use the tenant's API key", {

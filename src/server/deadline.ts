@@ -4,7 +4,6 @@
 // (connect-node, grpc-fast.ts), which aborts the call's signal; the call then ends here too.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AppError } from "../errors.js";
-import { callDeadline } from "../db/scope.js";
 import type { Middleware } from "./pipeline.js";
 
 export function deadlineMiddleware(maxMs: number): Middleware {
@@ -32,11 +31,11 @@ export function deadlineMiddleware(maxMs: number): Middleware {
     if (transport.aborted) onTransportAbort();
     else transport.addEventListener("abort", onTransportAbort, { once: true });
     call.signal = controller.signal;
-    // What is left of the earlier of the two bounds travels with the call to every transaction
+    // The earlier of the two bounds travels with the call: handlers pass it to every transaction
     // (db/scope.ts: statement_timeout), so a query blocked on a lock is cancelled too.
-    const deadline = Math.min(call.deadline ?? Infinity, Date.now() + maxMs);
+    call.deadline = Math.min(call.deadline ?? Infinity, Date.now() + maxMs);
     try {
-      return await Promise.race([callDeadline.run(deadline, () => next(call)), expired]);
+      return await Promise.race([next(call), expired]);
     } finally {
       clearTimeout(ceiling);
       transport.removeEventListener("abort", onTransportAbort);

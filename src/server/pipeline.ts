@@ -41,8 +41,9 @@ export interface Call {
   principal: Principal | undefined;
   /** The client's IP address ("" if the transport does not know it). */
   readonly peer: string;
-  /** The client's deadline (epoch ms), when it sent one. */
-  readonly deadline?: number;
+  /** The call's deadline (epoch ms): the client's, when it sent one, then (deadline middleware,
+   * unary calls) the earlier of that and the server's ceiling. Pass it to Scopes transactions. */
+  deadline?: number;
 }
 
 export type Next = (call: Call) => Promise<unknown>;

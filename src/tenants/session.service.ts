@@ -80,7 +80,7 @@ export class SessionService implements SessionAuthenticator {
     for (const [hash, entry] of this.cache) if (entry.principal.session.id === sessionId) this.cache.delete(hash);
   }
 
-  async authenticate(token: string, options: { readonly fresh?: boolean } = {}): Promise<SessionCheck> {
+  async authenticate(token: string, options: { readonly fresh?: boolean; readonly deadline?: number } = {}): Promise<SessionCheck> {
     if (!looksLikeSessionToken(token)) return { ok: false, reason: "unknown" };
     const hash = hashSessionToken(token);
     const nowMs = this.now().getTime();
@@ -92,6 +92,7 @@ export class SessionService implements SessionAuthenticator {
       (lit) => `select s.id, s.customer_id, s.allowed_origins, s.expire_time, s.api_key_id, k.revoke_time as key_revoke_time
         from session_tokens s join api_keys k on k.tenant_id = s.tenant_id and k.id = s.api_key_id
         where s.tenant_id = ${lit(tenantId)} and s.token_hash = ${lit(hash)}`,
+      options.deadline,
     );
     if (found === undefined || found.key_revoke_time !== null) {
       this.cache.delete(hash);

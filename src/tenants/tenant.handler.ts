@@ -110,7 +110,7 @@ export function tenantHandlers(
   return {
     async createTenant(req, call) {
       const key = idempotencyKey(call, ADMIN_SCOPE, req.requestId);
-      return runIdempotent(scopes.operator("TenantService/CreateTenant"), key, createTenantCodec, async (em) => {
+      return runIdempotent(scopes.operator("TenantService/CreateTenant", call.deadline), key, createTenantCodec, async (em) => {
         const created = await tenants.createTenant(em, {
           displayName: req.tenant!.displayName,
           verificationPolicy: policyFromProto(req.tenant!.verificationPolicy),
@@ -124,15 +124,15 @@ export function tenantHandlers(
       });
     },
 
-    async getTenant(req) {
-      return { tenant: tenantToProto(await scopes.operator("TenantService/GetTenant")((em) => tenants.getTenant(em, req.id))) };
+    async getTenant(req, call) {
+      return { tenant: tenantToProto(await scopes.operator("TenantService/GetTenant", call.deadline)((em) => tenants.getTenant(em, req.id))) };
     },
 
-    async listTenants(req) {
+    async listTenants(req, call) {
       const limit = pageSize(req.pageSize);
       const cursor = decodePageToken(req.pageToken, "page_token");
       const after = cursor ? { createTime: new Date(cursor.t), id: cursor.i } : undefined;
-      const rows = await scopes.operator("TenantService/ListTenants")((em) => tenants.listTenants(em, limit + 1, after));
+      const rows = await scopes.operator("TenantService/ListTenants", call.deadline)((em) => tenants.listTenants(em, limit + 1, after));
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
@@ -142,7 +142,7 @@ export function tenantHandlers(
       };
     },
 
-    async updateTenant(req) {
+    async updateTenant(req, call) {
       const t = req.tenant;
       if (t === undefined) throw invalidArgument([{ field: "tenant", ruleId: "required", message: "value is required" }]);
       const paths = req.updateMask?.paths ?? [];
@@ -181,7 +181,7 @@ export function tenantHandlers(
         throw invalidArgument([{ field: "tenant.id", ruleId: "string.uuid", message: "must be the UUID of the tenant to update" }]);
       }
       const incoming = settingsFromProto(t);
-      const updated = await scopes.operator("TenantService/UpdateTenant")((tx) =>
+      const updated = await scopes.operator("TenantService/UpdateTenant", call.deadline)((tx) =>
         tenants.updateTenant(tx, t.id, t.etag, (cur) => {
           const s = { ...(cur.settings ?? {}) };
           if (set.has("channels")) {
@@ -210,22 +210,22 @@ export function tenantHandlers(
         scopes: (req.key?.scopes ?? []).map(scopeFromPb),
         expireTime: req.key?.expireTime ? timestampDate(req.key.expireTime) : null,
       };
-      return runIdempotent(scopes.operator("TenantService/CreateApiKey"), key, createApiKeyCodec, async (em) => {
+      return runIdempotent(scopes.operator("TenantService/CreateApiKey", call.deadline), key, createApiKeyCodec, async (em) => {
         const issued = await tenants.createApiKey(em, req.tenantId, input);
         return create(CreateApiKeyResponseSchema, { apiKey: issued.secret, key: apiKeyToProto(issued.key) });
       });
     },
 
-    async revokeApiKey(req) {
-      const revoked = await scopes.operator("TenantService/RevokeApiKey")((tx) => tenants.revokeApiKey(tx, req.tenantId, req.apiKeyId));
+    async revokeApiKey(req, call) {
+      const revoked = await scopes.operator("TenantService/RevokeApiKey", call.deadline)((tx) => tenants.revokeApiKey(tx, req.tenantId, req.apiKeyId));
       return { key: apiKeyToProto(revoked) };
     },
 
-    async listApiKeys(req) {
+    async listApiKeys(req, call) {
       const limit = pageSize(req.pageSize);
       const cursor = decodePageToken(req.pageToken, "page_token", req.tenantId.toLowerCase());
       const before = cursor ? { createTime: new Date(cursor.t), id: cursor.i } : undefined;
-      const rows = await scopes.operator("TenantService/ListApiKeys")((em) => tenants.listApiKeys(em, req.tenantId, limit + 1, before));
+      const rows = await scopes.operator("TenantService/ListApiKeys", call.deadline)((em) => tenants.listApiKeys(em, req.tenantId, limit + 1, before));
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {

@@ -160,7 +160,8 @@ export class TenantService implements ApiKeyAuthenticator {
     return key;
   }
 
-  async authenticate(secret: string): Promise<KeyCheck> {
+  /** `deadline`: the call's (db/scope.ts), for the lookup on a cache miss. */
+  async authenticate(secret: string, deadline?: number): Promise<KeyCheck> {
     if (!looksLikeApiKey(secret)) return { ok: false, reason: "unknown" };
     const hash = hashApiKey(secret);
     const cached = this.keyCache.get(hash);
@@ -169,7 +170,7 @@ export class TenantService implements ApiKeyAuthenticator {
       this.recordUse(cached.principal.apiKeyId, nowMs);
       return { ok: true, principal: cached.principal };
     }
-    const key = await this.scopes.operator("authenticate-api-key")((em) => this.repo.findApiKeyByHash(em, hash));
+    const key = await this.scopes.operator("authenticate-api-key", deadline)((em) => this.repo.findApiKeyByHash(em, hash));
     if (key === null || key.revokeTime !== null) {
       this.keyCache.delete(hash);
       return { ok: false, reason: "unknown" };

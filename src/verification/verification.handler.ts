@@ -32,7 +32,7 @@ export function verificationHandlers(
     return async (call: Call, customerId: string, requestId: string): Promise<MessageShape<D>> => {
       const { tenantId } = tenantCall(call);
       return runIdempotent(
-        data.scopes.tenant(tenantId),
+        data.scopes.tenant(tenantId, call.deadline),
         idempotencyKey(call, tenantId, requestId),
         codec,
         async (em) => create(schema, toResponse(await verification.start(em, tenantId, customerId, channel)) as never),
@@ -45,7 +45,7 @@ export function verificationHandlers(
   const startPhone = starter(StartPhoneVerificationResponseSchema, "phone");
   const verify = async (call: Call, customerId: string, code: string, channel: Channel) => {
     const { tenantId, actor } = tenantCall(call);
-    return data.scopes.tenant(tenantId)(async (em) => {
+    return data.scopes.tenant(tenantId, call.deadline)(async (em) => {
       const customer = await verification.verify(em, tenantId, customerId, channel, code, actor);
       return { customer: await toProto(customers, customer, em) };
     });

@@ -6,7 +6,7 @@ import type { EntityManager } from "@mikro-orm/postgresql";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { AppError, invalidArgument, notFound, type FieldViolation } from "../errors.js";
 import type { DataKeys, TenantCipher } from "../db/envelope.js";
-import type { Transact } from "../db/scope.js";
+import { flushDeferred, type Transact } from "../db/scope.js";
 import { IdempotencyEntity } from "../db/idempotency.entity.js";
 import { identifierKind } from "../compliance/identifiers.js";
 import type { EventRepository } from "../events/event.repository.js";
@@ -210,6 +210,8 @@ export class CustomerService {
     await this.save(em, current, next);
     const where = { tenantId: current.tenantId, customerId: current.id };
     // Notes are free text and may hold personal data; stored responses (idempotency) show it.
+    // The events this transaction recorded so far (the CUSTOMER_CLOSED of close-and-erase) first.
+    await flushDeferred(em);
     await em.execute("update customer_events set note = '' where tenant_id = ? and customer_id = ? and note <> ''", [where.tenantId, where.customerId], "run");
     await em.nativeDelete(IdempotencyEntity, { tenantId: current.tenantId, resourceId: current.id });
     await this.record(em, next, "CUSTOMER_ERASED", actor, { changed: [...ERASED_FIELDS] });
@@ -303,7 +305,7 @@ export class CustomerService {
     actor: Actor,
     extra: { changed: string[]; reason?: string | null; note?: string; details?: Record<string, unknown> },
   ): Promise<void> {
-    await this.events.append(em, {
+    this.events.append(em, {
       tenantId: c.tenantId,
       customerId: c.id,
       type,

@@ -4,9 +4,10 @@
 // stored response. The same request_id with another method or body is refused.
 import type { EntityManager } from "@mikro-orm/postgresql";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
+import pg from "pg";
 import { AppError } from "../errors.js";
 import { IdempotencyEntity } from "./idempotency.entity.js";
-import type { Transact } from "./scope.js";
+import { deferUntilCommit, type Transact } from "./scope.js";
 import { sqlOf, statement } from "./sql.js";
 
 // Hand-written statements (db/sql.ts): every create runs both.
@@ -15,7 +16,7 @@ const CLAIM = statement(
   `insert into "idempotency_records" ("tenant_id", "request_id", "method", "fingerprint", "response", "resource_id", "create_time")
    values ($1, $2, $3, $4, null, null, $5)`,
 );
-const STORE = statement("idempotency_store", `update "idempotency_records" set "response" = $3, "resource_id" = $4 where "tenant_id" = $1 and "request_id" = $2`);
+const lit = pg.escapeLiteral;
 
 /** Scope of operator calls (TenantService), which have no tenant. */
 export const ADMIN_SCOPE = "00000000-0000-0000-0000-000000000000";
@@ -73,12 +74,15 @@ export async function runIdempotent<T>(
       const result = await work(tx);
       const encoded = codec.encode(result);
       const protection = await options.protect?.(tx);
-      await sql.run(STORE, [
-        key.scope,
-        key.requestId,
-        protection ? protection.sealBytes(encoded, aad) : Buffer.from(encoded),
-        options.resourceOf?.(result) ?? null,
-      ]);
+      // Sent with the commit (scope.ts deferUntilCommit): nothing in the transaction reads it.
+      const response = protection ? protection.sealBytes(encoded, aad) : Buffer.from(encoded);
+      const resource = options.resourceOf?.(result);
+      deferUntilCommit(
+        tx,
+        `update "idempotency_records" set "response" = ${lit(`\\x${response.toString("hex")}`)}::bytea, ` +
+          `"resource_id" = ${resource === undefined ? "null" : `${lit(resource)}::uuid`} ` +
+          `where "tenant_id" = ${lit(key.scope)}::uuid and "request_id" = ${lit(key.requestId)}::uuid`,
+      );
       return result;
     });
   } catch (err) {

@@ -53,6 +53,38 @@ function beforeCommit<T>(result: T, deadline: number | undefined): T {
 }
 
 /** `deadline`: the call's (epoch ms), see remainingMs; omitted, no statement_timeout is set. */
+/** Statements a transaction's work asked to run last, with the commit (see deferUntilCommit). */
+const deferred = new WeakMap<EntityManager, string[]>();
+
+/**
+ * Sends `statement` (complete SQL: values quoted with pg.escapeLiteral, no parameters) at the end
+ * of `em`'s transaction (a Scopes transaction), together with the commit in ONE simple-protocol
+ * round trip, after the work and in the order deferred. For the writes that nothing in the
+ * transaction reads back: the stored idempotent response, and the event append, whose sequence
+ * row every writer of the tenant must lock until commit — sent with the commit, that lock is held
+ * for one round trip instead of the rest of the work (mapping and storing the response), so
+ * concurrent writers of one tenant queue for less time, and every write saves round trips. A
+ * failing statement aborts the transaction: the commit never runs and the error is the call's.
+ */
+export function deferUntilCommit(em: EntityManager, statement: string): void {
+  const statements = deferred.get(em);
+  if (statements === undefined) throw new Error("deferUntilCommit: not inside a Scopes transaction");
+  statements.push(statement);
+}
+
+/** Sends the statements deferred so far now, for the rare work that must see or change what it
+ * deferred (erasure blanks the notes of every event of the customer, the pending one included). */
+export async function flushDeferred(em: EntityManager): Promise<void> {
+  const statements = deferred.get(em);
+  if (statements === undefined || statements.length === 0) return;
+  const text = statements.splice(0).join(";\n");
+  const trx = em.getTransactionContext<{ client: KnexClient }>()!;
+  const connection = await trx.client.acquireConnection();
+  await connection.query(text).catch((err: unknown) => {
+    throw err instanceof pg.DatabaseError ? em.getDriver().convertException(err) : err;
+  });
+}
+
 export interface Scopes {
   tenant(tenantId: string, deadline?: number): Transact;
   operator(reason: OperatorReason, deadline?: number): Transact;
@@ -114,9 +146,11 @@ export function createScopes(orm: MikroORM): Scopes {
       await connection.query(`begin; ${settings()}`);
       const em = orm.em.fork();
       em.setTransactionContext(transactionContext(client, connection));
+      const statements: string[] = [];
+      deferred.set(em, statements);
       const result = beforeCommit(await work(em), deadline);
+      await connection.query(statements.length === 0 ? "commit" : `${statements.join(";\n")};\ncommit`);
       open = false;
-      await connection.query("commit");
       return result;
     } catch (err) {
       // A failed statement leaves the transaction open and aborted: close it before reuse.

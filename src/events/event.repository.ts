@@ -3,7 +3,8 @@
 // transaction commits; read back per customer (history) or per tenant after a cursor (stream).
 import { randomUUID } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/postgresql";
-import { sqlOf, statement } from "../db/sql.js";
+import pg from "pg";
+import { deferUntilCommit } from "../db/scope.js";
 import { CustomerEventEntity, type CustomerEventRow } from "./event.entity.js";
 
 export type NewCustomerEvent = Omit<CustomerEventRow, "id" | "seq" | "details"> & { details?: Record<string, unknown> };
@@ -11,39 +12,33 @@ export type NewCustomerEvent = Omit<CustomerEventRow, "id" | "seq" | "details"> 
 /** The NOTIFY channel; the payload is the tenant id. Delivered only on commit. */
 export const EVENTS_CHANNEL = "cms_customer_events";
 
-// The tenant's counter row stays locked until the transaction ends: numbering = commit order.
-const APPEND = statement(
-  "customer_event_append",
-  `with next as (
-     insert into tenant_event_sequences (tenant_id, last_seq) values ($1, 1)
+const lit = pg.escapeLiteral;
+const litOrNull = (v: string | null) => (v === null ? "null" : lit(v));
+
+/** The tenant's next number, the event and the NOTIFY as one statement (values as literals: it
+ * is sent with the commit, db/scope.ts deferUntilCommit). The tenant's counter row stays locked
+ * until the transaction ends: numbering = commit order. */
+function appendStatement(e: NewCustomerEvent): string {
+  return `with next as (
+     insert into tenant_event_sequences (tenant_id, last_seq) values (${lit(e.tenantId)}, 1)
      on conflict (tenant_id) do update set last_seq = tenant_event_sequences.last_seq + 1
      returning last_seq
    ), appended as (
      insert into customer_events (tenant_id, id, seq, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
-     select $1::uuid, $2::uuid, next.last_seq, $3::uuid, $4::text, $5::text, $6::uuid, $7::text, $8::text, $9::jsonb, $10::jsonb, $11::timestamptz from next
+     select ${lit(e.tenantId)}::uuid, ${lit(randomUUID())}::uuid, next.last_seq, ${lit(e.customerId)}::uuid, ${lit(e.type)}, ${lit(e.actor)},
+       ${litOrNull(e.requestId)}::uuid, ${litOrNull(e.reason)}, ${lit(e.note)}, ${lit(JSON.stringify(e.changedFields))}::jsonb,
+       ${lit(JSON.stringify(e.details ?? {}))}::jsonb, ${lit(e.time.toISOString())}::timestamptz from next
      returning tenant_id
    )
-   select pg_notify($12, tenant_id::text) from appended`,
-);
+   select pg_notify(${lit(EVENTS_CHANNEL)}, tenant_id::text) from appended`;
+}
 
 export class EventRepository {
-  /** The tenant's next number, the event and the NOTIFY in ONE statement (one round trip, not
-   * three; the sequence row's lock is taken first, as before). */
-  async append(em: EntityManager, event: NewCustomerEvent): Promise<void> {
-    await sqlOf(em).run(APPEND, [
-      event.tenantId,
-      randomUUID(),
-      event.customerId,
-      event.type,
-      event.actor,
-      event.requestId,
-      event.reason,
-      event.note,
-      JSON.stringify(event.changedFields),
-      JSON.stringify(event.details ?? {}),
-      event.time,
-      EVENTS_CHANNEL,
-    ]);
+  /** Appends the event at the end of the transaction, with its commit (db/scope.ts
+   * deferUntilCommit): the tenant's sequence row, which every writer of the tenant needs, is
+   * then locked for that one round trip only. */
+  append(em: EntityManager, event: NewCustomerEvent): void {
+    deferUntilCommit(em, appendStatement(event));
   }
 
   /** One customer's history, newest first, before `beforeSeq` when given. */

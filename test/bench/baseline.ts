@@ -88,12 +88,14 @@ async function handwritten(): Promise<void> {
   type Tx = pg.PoolClient;
   /** `begin; <settings>` in one simple-protocol round trip, the work, commit (as the service's
    * Scopes.tenant: src/db/scope.ts). */
-  async function transaction<T>(settings: string, work: (c: Tx) => Promise<T>): Promise<T> {
+  async function transaction<T>(settings: string, work: (c: Tx, withCommit: string[]) => Promise<T>): Promise<T> {
     const c = await pool.connect();
     try {
       await c.query(`begin; ${settings}`);
-      const result = await work(c);
-      await c.query("commit");
+      // Statements sent with the commit in one round trip (the service's deferUntilCommit).
+      const withCommit: string[] = [];
+      const result = await work(c, withCommit);
+      await c.query(withCommit.length === 0 ? "commit" : `${withCommit.join(";\n")};\ncommit`);
       c.release();
       return result;
     } catch (err) {
@@ -108,7 +110,7 @@ async function handwritten(): Promise<void> {
    * turned into a transaction-local statement_timeout as the service does. */
   const MAX_DEADLINE_MS = 30_000;
   const timeoutMs = (deadline: number | undefined) => String(Math.max(1, Math.floor(Math.min(deadline ?? Infinity, Date.now() + MAX_DEADLINE_MS) - Date.now())));
-  const inTenant = <T>(tenantId: string, deadline: number | undefined, work: (c: Tx) => Promise<T>) =>
+  const inTenant = <T>(tenantId: string, deadline: number | undefined, work: (c: Tx, withCommit: string[]) => Promise<T>) =>
     transaction(
       `select set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, true), set_config('statement_timeout', ${pg.escapeLiteral(timeoutMs(deadline))}, true)`,
       work,
@@ -354,7 +356,7 @@ async function handwritten(): Promise<void> {
     const id = randomUUID();
     const now = new Date();
     try {
-      return await inTenant(tenantId, deadline, async (tx) => {
+      return await inTenant(tenantId, deadline, async (tx, withCommit) => {
         const k = await cipherFor(tx, tenantId);
         if (requestId !== "") {
           const fingerprint = createHash("sha256").update(createDef.requestSerialize({ ...req, requestId: "" })).digest("hex");
@@ -422,26 +424,29 @@ async function handwritten(): Promise<void> {
             JSON.stringify(row.metadata), "[]", null, "", now, 1, now, now,
           ],
         );
-        // The event: sequence upsert, insert and NOTIFY in one statement, as the service sends it
-        // (src/events/event.repository.ts).
-        await tx.query(
-          `with next as (
-             insert into tenant_event_sequences (tenant_id, last_seq) values ($1, 1)
+        const response = { customer: toReply(row, dob ?? undefined, grpcTs) };
+        // The stored response and the event (sequence upsert, insert and NOTIFY in one statement)
+        // go with the commit, in one round trip, as the service sends them (db/scope.ts
+        // deferUntilCommit): the tenant's sequence row is locked for that round trip only.
+        const lit = pg.escapeLiteral;
+        if (requestId !== "") {
+          const sealed = Buffer.from(seal(k, createDef.responseSerialize(response), `${tenantId}/${requestId}/idempotency-response`), "ascii");
+          withCommit.push(
+            `update "idempotency_records" set "response" = ${lit(`\\x${sealed.toString("hex")}`)}::bytea, "resource_id" = ${lit(id)}::uuid ` +
+              `where "tenant_id" = ${lit(tenantId)}::uuid and "request_id" = ${lit(requestId)}::uuid`,
+          );
+        }
+        withCommit.push(`with next as (
+             insert into tenant_event_sequences (tenant_id, last_seq) values (${lit(tenantId)}, 1)
              on conflict (tenant_id) do update set last_seq = tenant_event_sequences.last_seq + 1
              returning last_seq
            ), appended as (
              insert into customer_events (tenant_id, id, seq, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
-             select $1::uuid, $2::uuid, next.last_seq, $3::uuid, 'CUSTOMER_CREATED', $4::text, $5::uuid, null, '', '[]'::jsonb, '{}'::jsonb, $6::timestamptz from next
+             select ${lit(tenantId)}::uuid, ${lit(randomUUID())}::uuid, next.last_seq, ${lit(id)}::uuid, 'CUSTOMER_CREATED', ${lit(`api_key:${principal.apiKeyId}`)},
+               ${requestId === "" ? "null" : lit(requestId)}::uuid, null, '', '[]'::jsonb, '{}'::jsonb, ${lit(now.toISOString())}::timestamptz from next
              returning tenant_id
            )
-           select pg_notify('cms_customer_events', tenant_id::text) from appended`,
-          [tenantId, randomUUID(), id, `api_key:${principal.apiKeyId}`, requestId === "" ? null : requestId, now],
-        );
-        const response = { customer: toReply(row, dob ?? undefined, grpcTs) };
-        if (requestId !== "") {
-          const sealed = Buffer.from(seal(k, createDef.responseSerialize(response), `${tenantId}/${requestId}/idempotency-response`), "ascii");
-          await tx.query("update idempotency_records set response = $3, resource_id = $4 where tenant_id = $1 and request_id = $2", [tenantId, requestId, sealed, id]);
-        }
+           select pg_notify('cms_customer_events', tenant_id::text) from appended`);
         return response;
       });
     } catch (err) {

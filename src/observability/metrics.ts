@@ -65,9 +65,19 @@ export class Metrics {
     });
   }
 
+  /** Label children by "service/method/code": prom-client hashes and checks the labels on every
+   * inc/observe otherwise (measured per RPC). */
+  private readonly children = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
+
   rpc(service: string, method: string, code: string, seconds: number): void {
-    this.rpcs.inc({ service, method, code });
-    this.latency.observe({ service, method }, seconds);
+    const key = `${service}/${method}/${code}`;
+    let child = this.children.get(key);
+    if (child === undefined) {
+      child = { count: this.rpcs.labels({ service, method, code }), latency: this.latency.labels({ service, method }) };
+      this.children.set(key, child);
+    }
+    child.count.inc();
+    child.latency.observe(seconds);
   }
 
   eventDelivered(eventTime: Date): void {

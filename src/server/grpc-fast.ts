@@ -13,9 +13,10 @@
 // connect's own setTrailerStatus so both transports send byte-identical errors).
 import http2 from "node:http2";
 import { gunzipSync, inflateSync } from "node:zlib";
-import { create, fromBinary, toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { create, fromBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { encodeOnce } from "./encode-once.js";
 import type { Call, MethodRunner } from "./pipeline.js";
 
 const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?(;|$)/i;
@@ -53,6 +54,7 @@ function frame(bytes: Uint8Array): Buffer {
 }
 
 function trailersOf(err: ConnectError | undefined): http2.OutgoingHttpHeaders {
+  if (err === undefined) return { "grpc-status": "0" };
   const out: http2.OutgoingHttpHeaders = {};
   setTrailerStatus(new Headers(), err).forEach((value, key) => {
     out[key] = value;
@@ -245,7 +247,7 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
 }
 
 function encodeResponse(schema: DescMessage, value: unknown, limit: number): Uint8Array {
-  const bytes = toBinary(schema, create(schema, value as never));
+  const bytes = encodeOnce(schema, create(schema, value as never));
   if (bytes.length > limit) throw new ConnectError(`the response is larger than ${limit} bytes`, Code.ResourceExhausted);
   return bytes;
 }

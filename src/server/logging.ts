@@ -18,7 +18,7 @@ export function loggingMiddleware(logger: Logger, metrics?: Metrics): Middleware
       const durationMs = Number(process.hrtime.bigint() - start) / 1e6;
       metrics?.rpc(call.method.parent.typeName, call.method.name, code, durationMs / 1000);
       const p = call.principal;
-      logger.info(
+      if (logger.isLevelEnabled("info")) logger.info(
         {
           rpc: `${call.method.parent.typeName}/${call.method.name}`,
           grpc_code: code,

@@ -52,7 +52,6 @@ function beforeCommit<T>(result: T, deadline: number | undefined): T {
   return result;
 }
 
-/** `deadline`: the call's (epoch ms), see remainingMs; omitted, no statement_timeout is set. */
 /** Statements a transaction's work asked to run last, with the commit (see deferUntilCommit). */
 const deferred = new WeakMap<EntityManager, string[]>();
 
@@ -85,14 +84,15 @@ export async function flushDeferred(em: EntityManager): Promise<void> {
   });
 }
 
+/** `deadline`: the call's (epoch ms), see remainingMs; omitted, no statement_timeout is set. */
 export interface Scopes {
   tenant(tenantId: string, deadline?: number): Transact;
   operator(reason: OperatorReason, deadline?: number): Transact;
   /**
    * One statement, read-only, in ONE round trip: `begin read only; <settings>; <statement>;
    * commit` as a single simple-protocol query, values quoted with pg's escapeLiteral (`lit`). For
-   * the hottest reads (GetCustomer): a tenant() transaction costs four round trips through the
-   * ORM. Returns the statement's rows.
+   * the hottest reads (GetCustomer, ListCustomers): a tenant() transaction costs three. Returns
+   * the statement's rows.
    */
   tenantRead<R>(tenantId: string, statement: (lit: (value: string) => string) => string, deadline?: number): Promise<R[]>;
 }

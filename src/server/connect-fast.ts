@@ -49,7 +49,8 @@ export function connectFastPath(runners: readonly MethodRunner[], options: Conne
     const rawTimeout = h["connect-timeout-ms"];
     const timeout = parseTimeout(typeof rawTimeout === "string" ? rawTimeout : null, Number.MAX_SAFE_INTEGER);
     if (timeout.error) return false;
-    void serve(req, res, runner, type.binary, length, timeout.timeoutMs, options);
+    // Nothing escapes serve() but a failure to write the answer: then the exchange is beyond saving.
+    serve(req, res, runner, type.binary, length, timeout.timeoutMs, options).catch(() => res.destroy());
     return true;
   };
 }

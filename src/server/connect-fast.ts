@@ -16,7 +16,7 @@ import { create, fromBinary, fromJsonString, toJsonString, type DescMessage, typ
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes, parseContentType, parseTimeout } from "@connectrpc/connect/protocol-connect";
 import { encodeOnce } from "./encode-once.js";
-import type { Call, MethodRunner } from "./pipeline.js";
+import { callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -86,16 +86,6 @@ function readBody(req: Req, length: number): Promise<Buffer> {
   });
 }
 
-function requestHeaders(req: Req): Headers {
-  const out = new Headers();
-  for (const [key, value] of Object.entries(req.headers)) {
-    if (key.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(key, v);
-    else out.append(key, value);
-  }
-  return out;
-}
-
 function decode(schema: DescMessage, binary: boolean, body: Buffer, jsonOptions: Partial<JsonReadOptions>) {
   try {
     return binary ? fromBinary(schema, body) : fromJsonString(schema, body.toString("utf8"), jsonOptions);
@@ -111,7 +101,8 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
     if (!res.writableEnded) controller.abort(new ConnectError("the client cancelled the call", Code.Canceled));
   };
   res.once("close", onClose);
-  let timer: NodeJS.Timeout | undefined;
+  const client = clientDeadline(timeoutMs, o.maxTimeoutMs, controller);
+  const deadline = client.expired;
   let call: Call | undefined;
   const started = Date.now();
   let status = 200;
@@ -119,19 +110,10 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
   const headers: Record<string, string> = {};
   let body: Uint8Array;
   try {
-    const deadline = new Promise<never>((_, reject) => {
-      if (timeoutMs === undefined) return;
-      timer = setTimeout(() => {
-        const err = new ConnectError("the client's deadline passed", Code.DeadlineExceeded);
-        controller.abort(err);
-        reject(err);
-      }, Math.min(timeoutMs, o.maxTimeoutMs + 1_000));
-    });
-    deadline.catch(() => undefined);
     const message = decode(runner.method.input, binary, await Promise.race([readBody(req, length), deadline]), o.jsonOptions);
     call = {
       method: runner.method,
-      header: requestHeaders(req),
+      header: callHeaders(req.headers),
       message,
       signal: controller.signal,
       principal: undefined,
@@ -150,7 +132,7 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
     });
     body = errorToJsonBytes(error, {});
   } finally {
-    clearTimeout(timer);
+    client.clear();
     res.off("close", onClose);
   }
   if (res.destroyed || res.writableEnded) return;

@@ -17,7 +17,7 @@ import { create, fromBinary, type DescMessage, type Message } from "@bufbuild/pr
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { encodeOnce } from "./encode-once.js";
-import type { Call, MethodRunner } from "./pipeline.js";
+import { callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
 
 const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?(;|$)/i;
 
@@ -180,43 +180,26 @@ function decodeRequest(body: Buffer, schema: DescMessage, encoding: string | und
   }
 }
 
-function requestHeaders(headers: http2.IncomingHttpHeaders): Headers {
-  const out = new Headers();
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(key, v);
-    else out.append(key, value);
-  }
-  return out;
-}
-
 async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, runner: MethodRunner, o: FastPathOptions): Promise<void> {
   const exchange = new Exchange(stream);
   const controller = new AbortController();
   const onClose = () => controller.abort(new ConnectError("the client cancelled the call", Code.Canceled));
   stream.once("close", onClose);
   stream.on("error", () => undefined); // a reset stream is reported through "close"
-  let timer: NodeJS.Timeout | undefined;
+  let client: ReturnType<typeof clientDeadline> | undefined;
   let call: Call | undefined;
   const started = Date.now();
   try {
     const timeout = parseTimeout(headers["grpc-timeout"] === undefined ? null : String(headers["grpc-timeout"]), Number.MAX_SAFE_INTEGER);
     if (timeout.error) throw timeout.error;
-    const deadline = new Promise<never>((_, reject) => {
-      if (timeout.timeoutMs === undefined) return;
-      timer = setTimeout(() => {
-        const err = new ConnectError("the client's deadline passed", Code.DeadlineExceeded);
-        controller.abort(err);
-        reject(err);
-      }, Math.min(timeout.timeoutMs, o.maxTimeoutMs + 1_000));
-    });
-    deadline.catch(() => undefined);
+    client = clientDeadline(timeout.timeoutMs, o.maxTimeoutMs, controller);
+    const deadline = client.expired;
     const body = await Promise.race([readBody(stream, o.maxMessageBytes), deadline]);
     const encoding = headers["grpc-encoding"];
     const message = decodeRequest(body, runner.method.input, typeof encoding === "string" ? encoding : undefined, o.maxMessageBytes);
     call = {
       method: runner.method,
-      header: requestHeaders(headers),
+      header: callHeaders(headers),
       message,
       signal: controller.signal,
       principal: undefined,
@@ -241,7 +224,7 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
   } catch (err) {
     exchange.finish(o.toConnectError(err, call));
   } finally {
-    clearTimeout(timer);
+    client?.clear();
     stream.off("close", onClose);
   }
 }

@@ -4,7 +4,7 @@
 // bindRunners() serves the runners through connect-node, and the gRPC fast path (grpc-fast.ts)
 // builds the same Call from an HTTP/2 stream and calls the same runner.
 import type { DescMethod, DescService, Message } from "@bufbuild/protobuf";
-import { createContextKey, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { ApiKeyScope } from "../tenants/tenant.entity.js";
 
 /** What a session token (CustomerService.CreateSessionToken) may act on. */
@@ -136,4 +136,41 @@ export function tenantCall(call: Call, requestId = ""): { tenantId: string; acto
   const p = call.principal;
   if (p?.kind !== "tenant") throw new Error(`${call.method.name}: no tenant principal on the call`);
   return { tenantId: p.tenantId, actor: { id: p.session ? `session_token:${p.session.id}` : `api_key:${p.apiKeyId}`, requestId: requestId === "" ? null : requestId.toLowerCase() } };
+}
+
+// --- Shared by the transports that build a Call from a Node request (grpc-fast.ts, connect-fast.ts)
+
+/** A Node request's headers as the Call's Headers (HTTP/2 pseudo-headers left out). */
+export function callHeaders(headers: NodeJS.Dict<string | string[]>): Headers {
+  const out = new Headers();
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.startsWith(":") || value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) out.append(key, v);
+    else out.append(key, value);
+  }
+  return out;
+}
+
+/**
+ * The client's own deadline (grpc-timeout / connect-timeout-ms) for a call a transport serves:
+ * `expired` rejects with DEADLINE_EXCEEDED and `controller` is aborted once `timeoutMs` passed
+ * (clamped to the server's ceiling plus 1 s: the deadline middleware answers at the ceiling).
+ * Without a timeout it never settles. `clear()` when the call is over.
+ */
+export function clientDeadline(
+  timeoutMs: number | undefined,
+  maxTimeoutMs: number,
+  controller: AbortController,
+): { readonly expired: Promise<never>; clear(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    if (timeoutMs === undefined) return;
+    timer = setTimeout(() => {
+      const err = new ConnectError("the client's deadline passed", Code.DeadlineExceeded);
+      controller.abort(err);
+      reject(err);
+    }, Math.min(timeoutMs, maxTimeoutMs + 1_000));
+  });
+  expired.catch(() => undefined);
+  return { expired, clear: () => clearTimeout(timer) };
 }

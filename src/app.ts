@@ -25,6 +25,7 @@ import { TenantRepository } from "./tenants/tenant.repository.js";
 import { TenantService } from "./tenants/tenant.service.js";
 import { SessionService } from "./tenants/session.service.js";
 import { createTracing } from "./observability/tracing.js";
+import { installFastUtf8 } from "./server/utf8.js";
 
 const randomBase64 = (bytes: number) => randomBytes(bytes).toString("base64");
 
@@ -60,6 +61,7 @@ function knexPoolStats(database: Database): PoolStats | undefined {
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
+  installFastUtf8(); // protobuf-es string encoding without TextEncoder's per-call cost (server/utf8.ts)
   const logger = options.logger ?? createLogger(config.logLevel);
   const ormLogger = logger.child({ component: "database" });
   const database = await openDatabase(

@@ -11,6 +11,7 @@ import { generateApiKey, hashApiKey, looksLikeApiKey } from "./api-key.js";
 import { AppError } from "../errors.js";
 import { ALL_API_KEY_SCOPES, ApiKeyEntity, TenantAuditEntity, TenantEntity, type ApiKeyRow, type ApiKeyScope, type TenantRow, type TenantSettings } from "./tenant.entity.js";
 import type { TenantPageCursor, TenantRepository } from "./tenant.repository.js";
+import { LookupCache, type Lookup } from "./lookup-cache.js";
 
 export interface NewTenant {
   readonly displayName: string;
@@ -40,6 +41,10 @@ export interface IssuedKey {
 
 /** How long a successful key lookup is trusted before the database is asked again. */
 export const API_KEY_CACHE_TTL_MS = 2_000;
+/** The statement_timeout of a key lookup (shared by calls, so not any one call's deadline). */
+const KEY_LOOKUP_TIMEOUT_MS = 5_000;
+/** From this age on, a cached key or tenant profile is looked up again in the background. */
+export const API_KEY_CACHE_REFRESH_MS = 1_000;
 const API_KEY_CACHE_MAX = 10_000;
 /** last_use_time is written at most this often per key and process. */
 export const API_KEY_USE_RECORD_MS = 60_000;
@@ -47,17 +52,28 @@ export const API_KEY_USE_RECORD_MS = 60_000;
 type TenantPrincipal = Extract<KeyCheck, { ok: true }>["principal"];
 
 export class TenantService implements ApiKeyAuthenticator {
-  private readonly keyCache = new Map<string, { principal: TenantPrincipal; expires: number }>();
-  private readonly profileCache = new Map<string, { profile: TenantProfile; expires: number }>();
+  /** By key hash: one lookup at a time per key, refreshed ahead of expiry (lookup-cache.ts). */
+  private readonly keyCache: LookupCache<KeyCheck>;
+  private readonly profileCache: LookupCache<TenantProfile>;
   private readonly usesRecorded = new Map<string, number>();
 
   constructor(
     private readonly scopes: Scopes,
     private readonly repo: TenantRepository,
     private readonly now: () => Date = () => new Date(),
-    /** Where a failed background write (last_use_time) is reported. */
+    /** Where a failed background write (last_use_time) or refresh is reported. */
     private readonly warn: (message: string, err: Error) => void = () => undefined,
-  ) {}
+  ) {
+    const options = (what: string) => ({
+      ttlMs: API_KEY_CACHE_TTL_MS,
+      refreshAfterMs: API_KEY_CACHE_REFRESH_MS,
+      max: API_KEY_CACHE_MAX,
+      now: () => this.now().getTime(),
+      onRefreshError: (err: Error) => this.warn(`could not refresh a cached ${what}; keeping it until it expires`, err),
+    });
+    this.keyCache = new LookupCache(options("API key"));
+    this.profileCache = new LookupCache(options("tenant profile"));
+  }
 
   async createTenant(em: EntityManager, input: NewTenant): Promise<{ tenant: TenantRow } & IssuedKey> {
     const now = this.now();
@@ -87,15 +103,18 @@ export class TenantService implements ApiKeyAuthenticator {
    * within the TTL). Inside a transaction pass its EntityManager: reading on a second pooled
    * connection while the transaction holds one can exhaust the pool (and deadlocks PGlite).
    */
-  async profile(tenantId: string, em?: EntityManager): Promise<TenantProfile> {
-    const nowMs = Date.now();
-    const cached = this.profileCache.get(tenantId);
-    if (cached !== undefined && cached.expires > nowMs) return cached.profile;
-    const t = em ? await this.getTenant(em, tenantId) : await this.scopes.tenant(tenantId)((tx) => this.getTenant(tx, tenantId));
-    const profile = { displayName: t.displayName, verificationPolicy: t.verificationPolicy ?? {}, settings: t.settings ?? {} };
-    if (this.profileCache.size >= API_KEY_CACHE_MAX) this.profileCache.clear();
-    this.profileCache.set(tenantId, { profile, expires: nowMs + API_KEY_CACHE_TTL_MS });
-    return profile;
+  profile(tenantId: string, em?: EntityManager): Promise<TenantProfile> {
+    const load = async (tx: EntityManager) => {
+      const t = await this.getTenant(tx, tenantId);
+      const profile: TenantProfile = { displayName: t.displayName, verificationPolicy: t.verificationPolicy ?? {}, settings: t.settings ?? {} };
+      return { result: profile, cacheUntil: Infinity };
+    };
+    return this.profileCache.get(
+      tenantId,
+      () => this.scopes.tenant(tenantId)(load),
+      // Inside a transaction a miss reads on that transaction's connection.
+      em === undefined ? undefined : () => load(em),
+    );
   }
 
   /** Applies `change` to the stored tenant if `etag` (when given) is current; optimistic. */
@@ -160,31 +179,26 @@ export class TenantService implements ApiKeyAuthenticator {
     return key;
   }
 
-  /** `deadline`: the call's (db/scope.ts), for the lookup on a cache miss. */
-  async authenticate(secret: string, deadline?: number): Promise<KeyCheck> {
+  /**
+   * The call's deadline is not passed down: the lookup is shared by the calls that miss together
+   * and a refresh runs after the call that started it, so it has its own bound
+   * (KEY_LOOKUP_TIMEOUT_MS); a call still stops waiting at its own deadline (deadline middleware).
+   */
+  async authenticate(secret: string): Promise<KeyCheck> {
     if (!looksLikeApiKey(secret)) return { ok: false, reason: "unknown" };
     const hash = hashApiKey(secret);
-    const cached = this.keyCache.get(hash);
-    const nowMs = Date.now();
-    if (cached !== undefined && cached.expires > nowMs) {
-      this.recordUse(cached.principal.apiKeyId, nowMs);
-      return { ok: true, principal: cached.principal };
-    }
+    const check = await this.keyCache.get(hash, () => this.lookupKey(hash, Date.now() + KEY_LOOKUP_TIMEOUT_MS));
+    if (check.ok) this.recordUse(check.principal.apiKeyId, this.now().getTime());
+    return check;
+  }
+
+  /** What the database says of a key hash: trusted for the TTL, never past the key's expiry. */
+  private async lookupKey(hash: string, deadline: number): Promise<Lookup<KeyCheck>> {
     const key = await this.scopes.operator("authenticate-api-key", deadline)((em) => this.repo.findApiKeyByHash(em, hash));
-    if (key === null || key.revokeTime !== null) {
-      this.keyCache.delete(hash);
-      return { ok: false, reason: "unknown" };
-    }
-    if (key.expireTime !== null && key.expireTime.getTime() <= nowMs) {
-      this.keyCache.delete(hash);
-      return { ok: false, reason: "expired" };
-    }
+    if (key === null || key.revokeTime !== null) return { result: { ok: false, reason: "unknown" } };
+    if (key.expireTime !== null && key.expireTime.getTime() <= this.now().getTime()) return { result: { ok: false, reason: "expired" } };
     const principal: TenantPrincipal = { kind: "tenant", tenantId: key.tenantId, apiKeyId: key.id, scopes: key.scopes };
-    if (this.keyCache.size >= API_KEY_CACHE_MAX) this.keyCache.clear();
-    // Trusted for the TTL, never past the key's expiry.
-    this.keyCache.set(hash, { principal, expires: Math.min(nowMs + API_KEY_CACHE_TTL_MS, key.expireTime?.getTime() ?? Infinity) });
-    this.recordUse(key.id, nowMs);
-    return { ok: true, principal };
+    return { result: { ok: true, principal }, cacheUntil: key.expireTime?.getTime() ?? Infinity };
   }
 
   /** Best effort, off the call's path: at most one write per key and process a minute. */

@@ -18,8 +18,9 @@ export type KeyCheck =
 
 /** Resolves a tenant API key to its principal. */
 export interface ApiKeyAuthenticator {
-  /** `deadline`: the call's (epoch ms), bounding a database lookup. */
-  authenticate(secret: string, deadline?: number): Promise<KeyCheck>;
+  /** Cached; a lookup is shared by the calls that miss together, so it is bounded on its own,
+   * not by one call's deadline (the deadline middleware still ends each call at its own). */
+  authenticate(secret: string): Promise<KeyCheck>;
 }
 
 export type SessionPrincipal = Extract<Principal, { kind: "tenant" }> & { readonly session: SessionGrant };
@@ -104,7 +105,7 @@ export function authMiddleware(audience: Audience, credentials: Credentials): Mi
         call.principal = { kind: "admin" };
         return next(call);
       }
-      if ((isSession ? await sessions.authenticate(token, { deadline: call.deadline }) : await keys.authenticate(token, call.deadline)).ok) {
+      if ((isSession ? await sessions.authenticate(token, { deadline: call.deadline }) : await keys.authenticate(token)).ok) {
         throw new AppError("PERMISSION_DENIED", "tenant credentials cannot call TenantService; use the admin token", {
           reason: "ADMIN_ONLY",
         });
@@ -115,7 +116,7 @@ export function authMiddleware(audience: Audience, credentials: Credentials): Mi
       call.principal = await session(call, token);
       return next(call);
     }
-    const check = await keys.authenticate(token, call.deadline);
+    const check = await keys.authenticate(token);
     if (!check.ok) {
       if (isAdmin(token)) {
         throw new AppError("PERMISSION_DENIED", "the admin token cannot act as a tenant; use the tenant's API key", {

@@ -66,9 +66,11 @@ export class LookupCache<T> {
     return this.inflight.get(key) ?? this.lookup(key, load);
   }
 
-  /** Forgets `key` (a lookup already running may still store what it finds). */
+  /** Forgets `key`, and what a lookup of it already running finds (it read before the change
+   * that calls this: a revoked key must not come back from a refresh that started earlier). */
   delete(key: string): void {
     this.entries.delete(key);
+    this.inflight.delete(key);
   }
 
   /** Forgets every entry whose result matches. */
@@ -80,27 +82,38 @@ export class LookupCache<T> {
     return this.entries.size;
   }
 
+  /** A shared lookup: stored only while it is still the current one for `key` (see delete). */
   private lookup(key: string, load: () => Promise<Lookup<T>>): Promise<T> {
-    const running = this.settle(key, load()).finally(() => {
-      if (this.inflight.get(key) === running) this.inflight.delete(key);
-    });
+    const running: Promise<T> = load().then(
+      (found) => {
+        if (this.inflight.get(key) === running) {
+          this.inflight.delete(key);
+          this.store(key, found);
+        }
+        return found.result;
+      },
+      (err: unknown) => {
+        if (this.inflight.get(key) === running) this.inflight.delete(key);
+        throw err;
+      },
+    );
     this.inflight.set(key, running);
     return running;
   }
 
   private async settle(key: string, loading: Promise<Lookup<T>>): Promise<T> {
-    const { result, cacheUntil } = await loading;
+    const found = await loading;
+    this.store(key, found);
+    return found.result;
+  }
+
+  private store(key: string, { result, cacheUntil }: Lookup<T>): void {
     const now = this.now();
     if (cacheUntil === undefined) {
       this.entries.delete(key);
-    } else {
-      if (this.entries.size >= this.options.max && !this.entries.has(key)) this.entries.clear();
-      this.entries.set(key, {
-        result,
-        refreshAt: now + this.options.refreshAfterMs,
-        expires: Math.min(now + this.options.ttlMs, cacheUntil),
-      });
+      return;
     }
-    return result;
+    if (this.entries.size >= this.options.max && !this.entries.has(key)) this.entries.clear();
+    this.entries.set(key, { result, refreshAt: now + this.options.refreshAfterMs, expires: Math.min(now + this.options.ttlMs, cacheUntil) });
   }
 }

@@ -122,6 +122,25 @@ describe("LookupCache (tenants/lookup-cache.ts)", () => {
     void waiting;
   });
 
+  it("delete() also discards what a lookup already running finds (a revocation is not undone by an earlier refresh)", async () => {
+    const clock = { t: 0 };
+    const c = cache(clock);
+    const { load, pending } = manualLoad<string>();
+    const first = c.get("k", load);
+    pending[0]!.resolve({ result: "valid", cacheUntil: Infinity });
+    await first;
+    clock.t = 1_500;
+    expect(await c.get("k", load)).toBe("valid"); // starts a refresh
+    c.delete("k"); // the key is revoked while the refresh reads
+    pending[1]!.resolve({ result: "valid (read before the revocation)", cacheUntil: Infinity });
+    await flush();
+    expect(c.size).toBe(0);
+    const next = c.get("k", load); // asks the database again
+    expect(pending).toHaveLength(3);
+    pending[2]!.resolve({ result: "revoked" });
+    expect(await next).toBe("revoked");
+  });
+
   it("starts over beyond max entries (bounded memory against random keys)", async () => {
     const clock = { t: 0 };
     const c = cache(clock);

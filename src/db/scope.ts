@@ -52,8 +52,12 @@ function beforeCommit<T>(result: T, deadline: number | undefined): T {
   return result;
 }
 
-/** Statements a transaction's work asked to run last, with the commit (see deferUntilCommit). */
-const deferred = new WeakMap<EntityManager, string[]>();
+/** Statements a transaction's work asked to run last, with the commit (see deferUntilCommit),
+ * kept on the transaction's own EntityManager fork (a WeakMap entry per transaction cost the
+ * garbage collector more than the property). */
+const DEFERRED = Symbol("customerms.deferred");
+type WithDeferred = EntityManager & { [DEFERRED]?: string[] };
+const deferredOf = (em: EntityManager) => (em as WithDeferred)[DEFERRED];
 
 /**
  * Sends `statement` (complete SQL: values quoted with pg.escapeLiteral, no parameters) at the end
@@ -66,7 +70,7 @@ const deferred = new WeakMap<EntityManager, string[]>();
  * failing statement aborts the transaction: the commit never runs and the error is the call's.
  */
 export function deferUntilCommit(em: EntityManager, statement: string): void {
-  const statements = deferred.get(em);
+  const statements = deferredOf(em);
   if (statements === undefined) throw new Error("deferUntilCommit: not inside a Scopes transaction");
   statements.push(statement);
 }
@@ -74,7 +78,7 @@ export function deferUntilCommit(em: EntityManager, statement: string): void {
 /** Sends the statements deferred so far now, for the rare work that must see or change what it
  * deferred (erasure blanks the notes of every event of the customer, the pending one included). */
 export async function flushDeferred(em: EntityManager): Promise<void> {
-  const statements = deferred.get(em);
+  const statements = deferredOf(em);
   if (statements === undefined || statements.length === 0) return;
   const text = statements.splice(0).join(";\n");
   const trx = em.getTransactionContext<{ client: KnexClient }>()!;
@@ -147,7 +151,7 @@ export function createScopes(orm: MikroORM): Scopes {
       const em = orm.em.fork();
       em.setTransactionContext(transactionContext(client, connection));
       const statements: string[] = [];
-      deferred.set(em, statements);
+      (em as WithDeferred)[DEFERRED] = statements;
       const result = beforeCommit(await work(em), deadline);
       await connection.query(statements.length === 0 ? "commit" : `${statements.join(";\n")};\ncommit`);
       open = false;

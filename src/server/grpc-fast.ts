@@ -16,7 +16,7 @@ import { gunzipSync, inflateSync } from "node:zlib";
 import { create, fromBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { encodeOnce } from "./encode-once.js";
+import { encodeReply } from "./encode-once.js";
 import { callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
 
 const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?(;|$)/i;
@@ -230,7 +230,7 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
 }
 
 function encodeResponse(schema: DescMessage, value: unknown, limit: number): Uint8Array {
-  const bytes = encodeOnce(schema, create(schema, value as never));
+  const bytes = encodeReply(schema, create(schema, value as never));
   if (bytes.length > limit) throw new ConnectError(`the response is larger than ${limit} bytes`, Code.ResourceExhausted);
   return bytes;
 }

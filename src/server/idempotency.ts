@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { clone, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { Codec, IdempotencyKey } from "../db/idempotency.js";
-import { encodeOnce } from "./encode-once.js";
+import { encodeAndRemember } from "./encode-once.js";
 import type { Call } from "./pipeline.js";
 
 /** undefined when the request has no request_id (then the call is simply not idempotent). */
@@ -37,7 +37,7 @@ export function idempotencyKey(call: Call, scope: string, requestId: string): Id
  * a clone. Without it the stored bytes are the reply's own (encode-once.ts: sent as they are). */
 export function protoCodec<D extends DescMessage>(schema: D, redact?: (m: MessageShape<D>) => MessageShape<D>): Codec<MessageShape<D>> {
   return {
-    encode: (value) => (redact === undefined ? encodeOnce(schema, value) : toBinary(schema, redact(clone(schema, value)))),
+    encode: (value) => (redact === undefined ? encodeAndRemember(schema, value) : toBinary(schema, redact(clone(schema, value)))),
     decode: (bytes) => fromBinary(schema, bytes),
   };
 }

@@ -12,21 +12,25 @@ export function deadlineMiddleware(maxMs: number): Middleware {
     if (call.method.methodKind !== "unary") return next(call);
     // One controller and one plain timer per call, both released when it ends: cheaper than
     // AbortSignal.timeout + AbortSignal.any, whose weakly held signals and timers the GC tracks.
+    // When the transport owns the call's controller (the fast paths) it is that one: no second.
     const transport = call.signal;
-    const controller = new AbortController();
+    const own = call.controller !== undefined && call.controller.signal === transport;
+    const controller = own ? call.controller! : new AbortController();
     let expire!: (err: unknown) => void;
     // The call ends when its signal does (server ceiling, client deadline or disconnect), so the
     // log line and the metrics record the outcome the client saw, not the handler's late one.
     const expired = new Promise<never>((_, reject) => (expire = reject));
     const onTransportAbort = () => {
-      controller.abort(transport.reason);
+      if (!own) controller.abort(transport.reason);
       expire(
         transport.reason instanceof ConnectError ? transport.reason : new ConnectError("the call's deadline passed or it was cancelled", Code.Canceled),
       );
     };
     const ceiling = setTimeout(() => {
-      controller.abort(new DOMException("the server's maximum call duration passed", "TimeoutError"));
+      // The outcome first: aborting a transport-owned controller runs onTransportAbort at once,
+      // and the first rejection is the one the call ends with.
       expire(new AppError("DEADLINE_EXCEEDED", `the call exceeded the server's maximum of ${maxMs} ms`, { reason: "DEADLINE_EXCEEDED" }));
+      controller.abort(new DOMException("the server's maximum call duration passed", "TimeoutError"));
     }, maxMs);
     if (transport.aborted) onTransportAbort();
     else transport.addEventListener("abort", onTransportAbort, { once: true });

@@ -202,6 +202,7 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
       header: callHeaders(headers),
       message,
       signal: controller.signal,
+      controller,
       principal: undefined,
       peer: stream.session?.socket?.remoteAddress ?? "",
       ...(timeout.timeoutMs === undefined ? {} : { deadline: started + timeout.timeoutMs }),

@@ -37,6 +37,9 @@ export interface Call {
   readonly message: Message;
   /** Aborted when the client goes away, its deadline passes, or the server's max deadline. */
   signal: AbortSignal;
+  /** The controller of `signal` when the transport owns it (the fast paths): the deadline
+   * middleware then aborts it at the server's ceiling instead of making a second one per call. */
+  readonly controller?: AbortController;
   /** Set by the auth middleware; handlers of authenticated services can rely on it. */
   principal: Principal | undefined;
   /** The client's IP address ("" if the transport does not know it). */

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { compose, type Call, type Middleware } from "../../src/server/pipeline.js";
 import { deadlineMiddleware } from "../../src/server/deadline.js";
 import { AppError } from "../../src/errors.js";
+import { Code, ConnectError } from "@connectrpc/connect";
 
 function call(): Call {
   return {
@@ -44,6 +45,32 @@ describe("deadline middleware", () => {
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe("DEADLINE_EXCEEDED");
     expect(seen?.aborted).toBe(true);
+  });
+
+  it("with a transport-owned controller: aborts that one at the ceiling (no second signal) and still ends with DEADLINE_EXCEEDED", async () => {
+    const controller = new AbortController();
+    const c = { ...call(), signal: controller.signal, controller };
+    let seen: AbortSignal | undefined;
+    const run = compose([deadlineMiddleware(50)], (inner) => {
+      seen = inner.signal;
+      return new Promise(() => undefined);
+    });
+    const err = await run(c).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe("DEADLINE_EXCEEDED");
+    expect(seen).toBe(controller.signal);
+    expect(controller.signal.aborted).toBe(true);
+    expect((controller.signal.reason as DOMException).name).toBe("TimeoutError");
+  });
+
+  it("with a transport-owned controller: the transport's abort (client gone) ends the call with its reason", async () => {
+    const controller = new AbortController();
+    const c = { ...call(), signal: controller.signal, controller };
+    const run = compose([deadlineMiddleware(10_000)], () => new Promise(() => undefined));
+    const pending = run(c).catch((e: unknown) => e);
+    const reason = new ConnectError("the client cancelled the call", Code.Canceled);
+    controller.abort(reason);
+    expect(await pending).toBe(reason);
   });
 
   it("passes a fast call through untouched", async () => {

@@ -59,7 +59,6 @@ function trailersOf(err: ConnectError | undefined): http2.OutgoingHttpHeaders {
   setTrailerStatus(new Headers(), err).forEach((value, key) => {
     out[key] = value;
   });
-  if (err === undefined) out["grpc-status"] = "0";
   return out;
 }
 

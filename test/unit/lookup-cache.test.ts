@@ -12,6 +12,13 @@ function cache(clock: { t: number }, errors: Error[] = []) {
   return new LookupCache<string>({ ttlMs: 2_000, refreshAfterMs: 1_000, max: 3, now: () => clock.t, onRefreshError: (e) => errors.push(e) });
 }
 
+/** Puts `found` in the cache through a first lookup of `key` (pending[0]). */
+async function fill<T>(c: LookupCache<T>, key: string, load: () => Promise<Lookup<T>>, pending: Array<{ resolve: (l: Lookup<T>) => void }>, found: Lookup<T>) {
+  const first = c.get(key, load);
+  pending[0]!.resolve(found);
+  await first;
+}
+
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe("LookupCache (tenants/lookup-cache.ts)", () => {
@@ -31,9 +38,7 @@ describe("LookupCache (tenants/lookup-cache.ts)", () => {
     const clock = { t: 0 };
     const c = cache(clock);
     const { load, pending } = manualLoad<string>();
-    const first = c.get("k", load);
-    pending[0]!.resolve({ result: "v1", cacheUntil: Infinity });
-    await first;
+    await fill(c, "k", load, pending, { result: "v1", cacheUntil: Infinity });
     clock.t = 999;
     expect(await c.get("k", load)).toBe("v1");
     expect(pending).toHaveLength(1); // still fresh: no lookup
@@ -51,9 +56,7 @@ describe("LookupCache (tenants/lookup-cache.ts)", () => {
     const errors: Error[] = [];
     const c = cache(clock, errors);
     const { load, pending } = manualLoad<string>();
-    const first = c.get("k", load);
-    pending[0]!.resolve({ result: "v1", cacheUntil: Infinity });
-    await first;
+    await fill(c, "k", load, pending, { result: "v1", cacheUntil: Infinity });
     clock.t = 1_500;
     expect(await c.get("k", load)).toBe("v1");
     pending[1]!.reject(new Error("database down"));
@@ -79,9 +82,7 @@ describe("LookupCache (tenants/lookup-cache.ts)", () => {
     const clock = { t: 0 };
     const c = cache(clock);
     const { load, pending } = manualLoad<string>();
-    const first = c.get("k", load);
-    pending[0]!.resolve({ result: "ok", cacheUntil: Infinity });
-    await first;
+    await fill(c, "k", load, pending, { result: "ok", cacheUntil: Infinity });
     clock.t = 1_200;
     await c.get("k", load);
     pending[1]!.resolve({ result: "revoked" });
@@ -97,9 +98,7 @@ describe("LookupCache (tenants/lookup-cache.ts)", () => {
     const clock = { t: 0 };
     const c = cache(clock);
     const { load, pending } = manualLoad<string>();
-    const first = c.get("k", load);
-    pending[0]!.resolve({ result: "v1", cacheUntil: 500 });
-    await first;
+    await fill(c, "k", load, pending, { result: "v1", cacheUntil: 500 });
     clock.t = 499;
     expect(await c.get("k", load)).toBe("v1");
     clock.t = 500;
@@ -126,9 +125,7 @@ describe("LookupCache (tenants/lookup-cache.ts)", () => {
     const clock = { t: 0 };
     const c = cache(clock);
     const { load, pending } = manualLoad<string>();
-    const first = c.get("k", load);
-    pending[0]!.resolve({ result: "valid", cacheUntil: Infinity });
-    await first;
+    await fill(c, "k", load, pending, { result: "valid", cacheUntil: Infinity });
     clock.t = 1_500;
     expect(await c.get("k", load)).toBe("valid"); // starts a refresh
     c.delete("k"); // the key is revoked while the refresh reads

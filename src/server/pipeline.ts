@@ -33,7 +33,7 @@ export const PEER_ADDRESS = createContextKey<string>("", { description: "client 
 
 export interface Call {
   readonly method: DescMethod;
-  readonly header: Headers;
+  readonly header: CallHeaders;
   readonly message: Message;
   /** Aborted when the client goes away, its deadline passes, or the server's max deadline. */
   signal: AbortSignal;
@@ -143,15 +143,42 @@ export function tenantCall(call: Call, requestId = ""): { tenantId: string; acto
 
 // --- Shared by the transports that build a Call from a Node request (grpc-fast.ts, connect-fast.ts)
 
-/** A Node request's headers as the Call's Headers (HTTP/2 pseudo-headers left out). */
-export function callHeaders(headers: NodeJS.Dict<string | string[]>): Headers {
-  const out = new Headers();
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(key, v);
-    else out.append(key, value);
+/** What the chain reads of a call's request headers; a fetch Headers is one. */
+export interface CallHeaders {
+  /** The value (several joined with ", "), or null; names are case-insensitive. */
+  get(name: string): string | null;
+  /** The lowercase names, sorted. */
+  keys(): IterableIterator<string>;
+}
+
+/**
+ * A Node request's headers (HTTP/2 pseudo-headers left out) read in place. The fast paths used
+ * to copy them into a fetch Headers on every call, which validates and stores each header
+ * (about 1 % of a GetCustomer's CPU in a profile) while the chain reads two or three of them.
+ * Node has already parsed and validated them and lowercased their names.
+ */
+class NodeRequestHeaders implements CallHeaders {
+  constructor(private readonly raw: NodeJS.Dict<string | string[]>) {}
+
+  get(name: string): string | null {
+    const key = name.toLowerCase();
+    if (key.startsWith(":")) return null;
+    const value = this.raw[key];
+    if (value === undefined) return null;
+    return Array.isArray(value) ? value.join(", ") : value;
   }
-  return out;
+
+  keys(): IterableIterator<string> {
+    return Object.keys(this.raw)
+      .filter((k) => !k.startsWith(":") && this.raw[k] !== undefined)
+      .sort()
+      [Symbol.iterator]();
+  }
+}
+
+/** A Node request's headers as the Call's headers. */
+export function callHeaders(headers: NodeJS.Dict<string | string[]>): CallHeaders {
+  return new NodeRequestHeaders(headers);
 }
 
 /**

@@ -7,11 +7,11 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type TextMapGetter, type Tracer } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Middleware } from "./pipeline.js";
+import type { CallHeaders, Middleware } from "./pipeline.js";
 
 const SERVER_ERRORS = new Set([Code.Unknown, Code.DeadlineExceeded, Code.Unimplemented, Code.Internal, Code.Unavailable, Code.DataLoss]);
 
-const headerGetter: TextMapGetter<Headers> = {
+const headerGetter: TextMapGetter<CallHeaders> = {
   keys: (h) => [...h.keys()],
   get: (h, key) => h.get(key) ?? undefined,
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compose, type Call, type Middleware } from "../../src/server/pipeline.js";
+import { callHeaders, compose, type Call, type Middleware } from "../../src/server/pipeline.js";
 import { deadlineMiddleware } from "../../src/server/deadline.js";
 import { AppError } from "../../src/errors.js";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -76,5 +76,40 @@ describe("deadline middleware", () => {
   it("passes a fast call through untouched", async () => {
     const run = compose([deadlineMiddleware(1_000)], async () => "done");
     await expect(run(call())).resolves.toBe("done");
+  });
+});
+
+describe("callHeaders (the fast paths' request headers)", () => {
+  // What node:http2 and node:http hand over: lowercase names, pseudo-headers, a repeated header
+  // as an array, a header some code left undefined.
+  const raw: Record<string, string | string[] | undefined> = {
+    ":method": "POST",
+    ":path": "/finhub.customer.v1.CustomerService/GetCustomer",
+    "content-type": "application/grpc",
+    authorization: "Bearer cms_test_abc",
+    traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "x-forwarded-for": ["10.0.0.1", "10.0.0.2"],
+    "grpc-timeout": undefined,
+  };
+  const reference = new Headers();
+  for (const [k, v] of Object.entries(raw)) {
+    if (k.startsWith(":") || v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) reference.append(k, one);
+  }
+
+  it("reads like a fetch Headers built from them: values, joined repeats, any case, names sorted", () => {
+    const h = callHeaders(raw);
+    for (const name of ["authorization", "Authorization", "CONTENT-TYPE", "traceparent", "x-forwarded-for", "grpc-timeout", "missing"]) {
+      expect(h.get(name)).toBe(reference.get(name));
+    }
+    expect(h.get("x-forwarded-for")).toBe("10.0.0.1, 10.0.0.2");
+    expect([...h.keys()]).toEqual([...reference.keys()]);
+  });
+
+  it("never exposes the HTTP/2 pseudo-headers", () => {
+    const h = callHeaders(raw);
+    expect(h.get(":path")).toBeNull();
+    expect(h.get(":method")).toBeNull();
+    expect([...h.keys()].some((k) => k.startsWith(":"))).toBe(false);
   });
 });

@@ -4,11 +4,10 @@
 // stored response. The same request_id with another method or body is refused.
 import type { EntityManager } from "@mikro-orm/postgresql";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
-import pg from "pg";
 import { AppError } from "../errors.js";
 import { IdempotencyEntity } from "./idempotency.entity.js";
 import { deferUntilCommit, type Transact } from "./scope.js";
-import { sqlOf, statement } from "./sql.js";
+import { literal, sqlOf, statement } from "./sql.js";
 
 // Hand-written statements (db/sql.ts): every create runs both.
 const CLAIM = statement(
@@ -16,7 +15,7 @@ const CLAIM = statement(
   `insert into "idempotency_records" ("tenant_id", "request_id", "method", "fingerprint", "response", "resource_id", "create_time")
    values ($1, $2, $3, $4, null, null, $5)`,
 );
-const lit = pg.escapeLiteral;
+const lit = literal;
 
 /** Scope of operator calls (TenantService), which have no tenant. */
 export const ADMIN_SCOPE = "00000000-0000-0000-0000-000000000000";

@@ -9,6 +9,7 @@
 import type { EntityManager, MikroORM, Transaction } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { AppError } from "../errors.js";
+import { literal } from "./sql.js";
 
 /** Runs `work` in one transaction of a fixed scope; commits on success, rolls back on error. */
 export type Transact = <T>(work: (em: EntityManager) => Promise<T>) => Promise<T>;
@@ -60,7 +61,7 @@ type WithDeferred = EntityManager & { [DEFERRED]?: string[] };
 const deferredOf = (em: EntityManager) => (em as WithDeferred)[DEFERRED];
 
 /**
- * Sends `statement` (complete SQL: values quoted with pg.escapeLiteral, no parameters) at the end
+ * Sends `statement` (complete SQL: values quoted with sql.ts literal (pg.escapeLiteral), no parameters) at the end
  * of `em`'s transaction (a Scopes transaction), together with the commit in ONE simple-protocol
  * round trip, after the work and in the order deferred. For the writes that nothing in the
  * transaction reads back: the stored idempotent response, and the event append, whose sequence
@@ -94,7 +95,7 @@ export interface Scopes {
   operator(reason: OperatorReason, deadline?: number): Transact;
   /**
    * One statement, read-only, in ONE round trip: `begin read only; <settings>; <statement>;
-   * commit` as a single simple-protocol query, values quoted with pg's escapeLiteral (`lit`). For
+   * commit` as a single simple-protocol query, values quoted with sql.ts `literal` (pg.escapeLiteral's output). For
    * the hottest reads (GetCustomer, ListCustomers): a tenant() transaction costs three. Returns
    * the statement's rows.
    */
@@ -164,7 +165,7 @@ export function createScopes(orm: MikroORM): Scopes {
       await client.releaseConnection(connection);
     }
   };
-  const lit = pg.escapeLiteral;
+  const lit = literal;
   const timeoutLiteral = (deadline: number | undefined) => {
     const left = remainingMs(deadline);
     return left === undefined ? "" : `, set_config('statement_timeout', ${lit(String(left))}, true)`;

@@ -3,8 +3,8 @@
 // transaction commits; read back per customer (history) or per tenant after a cursor (stream).
 import { randomUUID } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/postgresql";
-import pg from "pg";
 import { deferUntilCommit } from "../db/scope.js";
+import { literal } from "../db/sql.js";
 import { CustomerEventEntity, type CustomerEventRow } from "./event.entity.js";
 
 export type NewCustomerEvent = Omit<CustomerEventRow, "id" | "seq" | "details"> & { details?: Record<string, unknown> };
@@ -12,7 +12,7 @@ export type NewCustomerEvent = Omit<CustomerEventRow, "id" | "seq" | "details"> 
 /** The NOTIFY channel; the payload is the tenant id. Delivered only on commit. */
 export const EVENTS_CHANNEL = "cms_customer_events";
 
-const lit = pg.escapeLiteral;
+const lit = literal;
 const litOrNull = (v: string | null) => (v === null ? "null" : lit(v));
 
 /** The tenant's next number, the event and the NOTIFY as one statement (values as literals: it

@@ -2,7 +2,7 @@
 // from the authenticated principal, never from the message. Every write runs in one transaction
 // through runIdempotent (request_id) and writes one event.
 import { createHash } from "node:crypto";
-import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createValidator } from "@bufbuild/protovalidate";
 import { pathToString } from "@bufbuild/protobuf/reflect";
@@ -27,6 +27,7 @@ import { AppError, invalidArgument } from "../errors.js";
 import { decodeCursor, encodeCursor, eventToProto, eventTypeName } from "../events/event.proto.js";
 import type { EventService } from "../events/event.service.js";
 import { idempotencyKey, protoCodec } from "../server/idempotency.js";
+import { createMessage } from "../server/proto-create.js";
 import { decodePageToken, encodePageToken, pageSize } from "../server/paging.js";
 import { tenantCall, type Call, type Principal, type UnaryHandlers } from "../server/pipeline.js";
 import { SESSION_TTL_DEFAULT_MS, type SessionService } from "../tenants/session.service.js";
@@ -73,7 +74,7 @@ async function write<D extends DescMessage>(
       codecFor(schema),
       async (em) => {
         const c = await work(em);
-        return create(schema, { customer: await toProto(customers, c, em) } as never);
+        return createMessage(schema, { customer: await toProto(customers, c, em) } as never);
       },
       {
         resourceOf: (r) => (r as { customer?: PbCustomer }).customer?.id,

@@ -1,6 +1,5 @@
 // Protobuf <-> customer domain conversions, the handler's helpers (role suffix .proto.ts). Government identifiers
 // leave only masked; on input an identifier without a value keeps the stored one of that type.
-import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   BusinessEntityType as PbEntityType,
@@ -16,6 +15,7 @@ import {
 } from "../../gen/finhub/customer/v1/customer_pb.js";
 import type { Date as PbDate } from "../../gen/google/type/date_pb.js";
 import { invalidArgument, type FieldViolation } from "../errors.js";
+import { createMessage } from "../server/proto-create.js";
 import {
   allowedTransitions,
   type BusinessEntityType,
@@ -89,7 +89,7 @@ const identifierToPb = (id: SealedIdentifier | null) =>
 /** `missing`: the paths still due before activation (Customer.missing_requirements). */
 export function customerToProto(c: Customer, missing: readonly string[] = []): PbCustomer {
   const p = c.profile;
-  return create(CustomerSchema, {
+  return createMessage(CustomerSchema, {
     id: c.id,
     type: typeMap.toPb(c.type),
     status: statusMap.toPb(c.status),

@@ -12,10 +12,11 @@
 // connect's errorToJsonBytes, error metadata as response headers, content-length.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { create, fromBinary, fromJsonString, toJsonString, type DescMessage, type JsonReadOptions } from "@bufbuild/protobuf";
+import { fromBinary, fromJsonString, toJsonString, type DescMessage, type JsonReadOptions } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes, parseContentType, parseTimeout } from "@connectrpc/connect/protocol-connect";
 import { encodeReply } from "./encode-once.js";
+import { createMessage } from "./proto-create.js";
 import { callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
@@ -121,7 +122,7 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
       peer: req.socket?.remoteAddress ?? "",
       ...(timeoutMs === undefined ? {} : { deadline: started + timeoutMs }),
     };
-    const result = create(runner.method.output, (await Promise.race([runner.run(call), deadline])) as never);
+    const result = createMessage(runner.method.output, (await Promise.race([runner.run(call), deadline])) as never);
     body = binary ? encodeReply(runner.method.output, result) : Buffer.from(toJsonString(runner.method.output, result));
     if (body.byteLength > o.maxMessageBytes) throw new ConnectError(`the response is larger than ${o.maxMessageBytes} bytes`, Code.ResourceExhausted);
   } catch (err) {

@@ -13,10 +13,11 @@
 // connect's own setTrailerStatus so both transports send byte-identical errors).
 import http2 from "node:http2";
 import { gunzipSync, inflateSync } from "node:zlib";
-import { create, fromBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { fromBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { encodeReply } from "./encode-once.js";
+import { createMessage } from "./proto-create.js";
 import { callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
 
 const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?(;|$)/i;
@@ -230,7 +231,7 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
 }
 
 function encodeResponse(schema: DescMessage, value: unknown, limit: number): Uint8Array {
-  const bytes = encodeReply(schema, create(schema, value as never));
+  const bytes = encodeReply(schema, createMessage(schema, value as never));
   if (bytes.length > limit) throw new ConnectError(`the response is larger than ${limit} bytes`, Code.ResourceExhausted);
   return bytes;
 }

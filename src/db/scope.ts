@@ -61,7 +61,7 @@ type WithDeferred = EntityManager & { [DEFERRED]?: string[] };
 const deferredOf = (em: EntityManager) => (em as WithDeferred)[DEFERRED];
 
 /**
- * Sends `statement` (complete SQL: values quoted with sql.ts literal (pg.escapeLiteral), no parameters) at the end
+ * Sends `statement` (complete SQL: values quoted with sql.ts `literal`, no parameters) at the end
  * of `em`'s transaction (a Scopes transaction), together with the commit in ONE simple-protocol
  * round trip, after the work and in the order deferred. For the writes that nothing in the
  * transaction reads back: the stored idempotent response, and the event append, whose sequence
@@ -95,7 +95,7 @@ export interface Scopes {
   operator(reason: OperatorReason, deadline?: number): Transact;
   /**
    * One statement, read-only, in ONE round trip: `begin read only; <settings>; <statement>;
-   * commit` as a single simple-protocol query, values quoted with sql.ts `literal` (pg.escapeLiteral's output). For
+   * commit` as a single simple-protocol query, values quoted with sql.ts `literal` (`lit`). For
    * the hottest reads (GetCustomer, ListCustomers): a tenant() transaction costs three. Returns
    * the statement's rows.
    */

@@ -3,7 +3,7 @@
 // result or error wherever encodeBinary hands over (unsupported types, values toBinary converts
 // or rejects).
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { timestampFromDate, StructSchema, ValueSchema, FloatValueSchema } from "@bufbuild/protobuf/wkt";
+import { AnySchema, timestampFromDate, StructSchema, ValueSchema, FloatValueSchema } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CustomerSchema, CustomerStatus, CustomerType } from "../../gen/finhub/customer/v1/customer_pb.js";
@@ -14,7 +14,8 @@ import { messageArb, reachable } from "../support/proto-arbitrary.js";
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 describe("encodeBinary (server/proto-binary.ts)", () => {
-  const types = reachable();
+  // google.protobuf.Any for its bytes field: none of our own messages has one.
+  const types = [...reachable(), AnySchema];
 
   it("reaches the replies it is for", () => {
     const names = types.map((t) => t.typeName);
@@ -22,6 +23,7 @@ describe("encodeBinary (server/proto-binary.ts)", () => {
     expect(names).toContain("finhub.customer.v1.ListCustomersResponse");
     expect(names).toContain("finhub.tenant.v1.Tenant");
     expect(names).toContain("google.protobuf.Timestamp");
+    expect(names).toContain("google.protobuf.Any");
   });
 
   it.each(types.map((t) => [t.typeName, t] as const))("%s: the same bytes as toBinary on random messages", (_name, desc) => {

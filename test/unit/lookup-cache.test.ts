@@ -21,6 +21,17 @@ async function fill<T>(c: LookupCache<T>, key: string, load: () => Promise<Looku
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Once the refresh (pending[1]) settled: nothing of "k" is cached, and the next call asks the
+ * database again (pending[2]) and gets what it says now. */
+async function expectAskedAgain(c: LookupCache<string>, load: () => Promise<Lookup<string>>, pending: Array<{ resolve: (l: Lookup<string>) => void }>) {
+  await flush();
+  expect(c.size).toBe(0);
+  const next = c.get("k", load);
+  expect(pending).toHaveLength(3);
+  pending[2]!.resolve({ result: "revoked" });
+  expect(await next).toBe("revoked");
+}
+
 describe("LookupCache (tenants/lookup-cache.ts)", () => {
   it("calls that miss together share one lookup", async () => {
     const clock = { t: 0 };
@@ -86,12 +97,7 @@ describe("LookupCache (tenants/lookup-cache.ts)", () => {
     clock.t = 1_200;
     await c.get("k", load);
     pending[1]!.resolve({ result: "revoked" });
-    await flush();
-    expect(c.size).toBe(0);
-    const next = c.get("k", load);
-    expect(pending).toHaveLength(3);
-    pending[2]!.resolve({ result: "revoked" });
-    expect(await next).toBe("revoked");
+    await expectAskedAgain(c, load, pending);
   });
 
   it("cacheUntil shortens the TTL (a key that expires sooner)", async () => {
@@ -130,12 +136,7 @@ describe("LookupCache (tenants/lookup-cache.ts)", () => {
     expect(await c.get("k", load)).toBe("valid"); // starts a refresh
     c.delete("k"); // the key is revoked while the refresh reads
     pending[1]!.resolve({ result: "valid (read before the revocation)", cacheUntil: Infinity });
-    await flush();
-    expect(c.size).toBe(0);
-    const next = c.get("k", load); // asks the database again
-    expect(pending).toHaveLength(3);
-    pending[2]!.resolve({ result: "revoked" });
-    expect(await next).toBe("revoked");
+    await expectAskedAgain(c, load, pending);
   });
 
   it("starts over beyond max entries (bounded memory against random keys)", async () => {

@@ -157,6 +157,9 @@ const INSERT = statement(
   "customer_insert",
   `insert into "customers" (${SELECT_LIST}) values (${COLUMNS.map((c, i) => `$${i + 1}${c.json ? "::jsonb" : ""}`).join(", ")})`,
 );
+/** GetCustomer's one statement: customer_by_id (migration 20261207041000) sets the tenant scope
+ * and its lock_timeout ($3, appended by Scopes.tenantCall) and reads the row. */
+const BY_ID = statement("customer_by_id", `select ${SELECT_LIST} from customer_by_id($1, $2, $3)`);
 const FIND = statement("customer_find", `select ${SELECT_LIST} from "customers" where "tenant_id" = $1 and "id" = $2`);
 
 /** Every column but the key, conditional on the version read (optimistic locking); the values
@@ -193,18 +196,15 @@ export class CustomerRepository {
   ) {}
 
   /**
-   * GetCustomer's path: one round trip (Scopes.tenantRead), for a tenant whose data key this
+   * GetCustomer's path: one prepared statement (Scopes.tenantCall of the customer_by_id function,
+   * which sets the tenant scope itself), for a tenant whose data key this
    * process holds. undefined = not possible here (no key cached yet): use findById in a
    * tenant transaction instead.
    */
   async findByIdOneTrip(tenantId: string, id: string, deadline?: number): Promise<Customer | null | undefined> {
     const cipher = this.keys.cached(tenantId);
     if (cipher === undefined || this.scopes === undefined) return undefined;
-    const rows = await this.scopes.tenantRead<Record<string, unknown>>(
-      tenantId,
-      (lit) => `select ${SELECT_LIST} from "customers" where "tenant_id" = ${lit(tenantId)} and "id" = ${lit(id)}`,
-      deadline,
-    );
+    const rows = await this.scopes.tenantCall<Record<string, unknown>>(BY_ID, [tenantId, id], deadline);
     return rows.length === 0 ? null : fromRow(rowFromRaw(rows[0]!), cipher);
   }
 

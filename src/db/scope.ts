@@ -4,12 +4,14 @@
 // - tenant(id): set_config('app.tenant_id', id, true): the policies admit that tenant's rows only;
 // - operator(reason): set_config('role', 'customerms_operator', true) plus the reason: the few
 //   paths that span tenants (API key lookup, TenantService, CORS origins). Explicit and named.
-// Both settings are transaction-scoped (`true`): a pooled connection never carries a tenant or
+// - tenantCall(statement): one statement calling a database function that sets the tenant the
+//   same way itself (customer_by_id), in the statement's own implicit transaction.
+// All settings are transaction-scoped (`true`): a pooled connection never carries a tenant or
 // the operator role into the next transaction, and a query outside these transactions fails.
 import type { EntityManager, MikroORM, Transaction } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { AppError } from "../errors.js";
-import { literal } from "./sql.js";
+import { literal, type Statement } from "./sql.js";
 
 /** Runs `work` in one transaction of a fixed scope; commits on success, rolls back on error. */
 export type Transact = <T>(work: (em: EntityManager) => Promise<T>) => Promise<T>;
@@ -100,10 +102,19 @@ export interface Scopes {
    * the statement's rows.
    */
   tenantRead<R>(tenantId: string, statement: (lit: (value: string) => string) => string, deadline?: number): Promise<R[]>;
+  /**
+   * One prepared statement calling a database function that opens the tenant scope itself
+   * (customer_by_id: `set_config('app.tenant_id', ..., true)`, local to the statement's own
+   * transaction, then the read): ONE round trip, no begin/commit, nothing parsed or planned per
+   * call (GetCustomer). The function's LAST parameter is its lock_timeout: this appends what is
+   * left of `deadline` in ms ('' without one). Returns the statement's rows.
+   */
+  tenantCall<R>(statement: Statement, values: readonly unknown[], deadline?: number): Promise<R[]>;
 }
 
 interface PooledClient {
   query(text: string): Promise<Array<{ rows: unknown[] }> | { rows: unknown[] }>;
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
 /** The pool's client as knex exposes it (acquire/release a pg connection), and the knex client
@@ -183,6 +194,18 @@ export function createScopes(orm: MikroORM): Scopes {
         // A failed statement leaves the transaction open and aborted: close it before reuse.
         await client.query("rollback").catch(() => undefined);
         throw err;
+      } finally {
+        await knex.releaseConnection(client);
+      }
+    },
+    async tenantCall<R>(statement: Statement, values: readonly unknown[], deadline?: number): Promise<R[]> {
+      const left = remainingMs(deadline);
+      const knex = knexClient();
+      const client = await knex.acquireConnection();
+      try {
+        // Outside `begin`, the statement is its own transaction: nothing to roll back on failure.
+        const result = await client.query({ name: statement.name, text: statement.text, values: [...values, left === undefined ? "" : String(left)] });
+        return result.rows as R[];
       } finally {
         await knex.releaseConnection(client);
       }

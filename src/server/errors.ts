@@ -78,10 +78,13 @@ export function toConnectError(err: AppError): ConnectError {
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3]|53)/;
 const UNAVAILABLE_NODE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
 
-/** PostgreSQL cancelled the statement (57014): the call's statement_timeout, i.e. its deadline. */
+/** PostgreSQL gave up on the statement at the call's deadline: its statement_timeout (57014), or
+ * its lock_timeout (55P03: only Scopes.tenantCall sets one, from the deadline; no statement of the
+ * service locks with NOWAIT). */
 function isStatementTimeout(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if ((e as { code?: unknown }).code === "57014") return true;
+    const code = (e as { code?: unknown }).code;
+    if (code === "57014" || code === "55P03") return true;
   }
   return false;
 }

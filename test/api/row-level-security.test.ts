@@ -13,6 +13,7 @@ import { loadConfig } from "../../src/config.js";
 import { DatabaseRoleError, openDatabase, type Database } from "../../src/db/database.js";
 import { openOrm } from "../../src/db/orm.js";
 import { createScopes, type Scopes } from "../../src/db/scope.js";
+import { statement } from "../../src/db/sql.js";
 import { bearer, createTenant, sql, startServer, TEST_MASTER_KEY, type TestServer, type TestTenant } from "../support/app.js";
 import { grpcClients, metadata, unary } from "../support/grpc.js";
 
@@ -368,6 +369,27 @@ describe.runIf(kind === "postgresql")("roles, pooled connections and the catalog
     );
     expect(await pid()).toBe(first);
     expect((await rejection(conn().execute("select count(*) from customers"))).message).toMatch(RESET);
+    await closeOrm(orm);
+  });
+
+  it("customer_by_id (GetCustomer's one statement, Scopes.tenantCall): a tenant's own row only, and no tenant left on the connection", async () => {
+    const { orm, scopes } = await serviceOrm(1);
+    const byId = statement("rls_test_customer_by_id", "select tenant_id::text as t, id::text as id from customer_by_id($1, $2, $3)");
+    const [a, b] = await Promise.all(
+      [A, B].map(async (t) => (await sql<{ id: string }>(ownerUrl, "select id::text as id from customers where tenant_id = $1 limit 1", [t.id]))[0]!.id),
+    );
+    expect(await scopes.tenantCall(byId, [A.id, a], Date.now() + 10_000)).toEqual([{ t: A.id, id: a }]);
+    expect(await scopes.tenantCall(byId, [B.id, b])).toEqual([{ t: B.id, id: b }]);
+    // B's customer asked for under A: nothing, exactly like an id that does not exist.
+    expect(await scopes.tenantCall(byId, [A.id, b], Date.now() + 10_000)).toEqual([]);
+    expect(await scopes.tenantCall(byId, [A.id, randomUUID()])).toEqual([]);
+    // The tenant and the lock_timeout lived for that one statement: the pooled connection is back
+    // to no tenant and the server's default lock_timeout.
+    const conn = orm.em.getConnection();
+    expect(await conn.execute("select current_setting('app.tenant_id') as v, current_setting('lock_timeout') as l")).toEqual([{ v: "", l: "0" }]);
+    expect((await rejection(conn.execute("select count(*) from customers"))).message).toMatch(RESET);
+    // A deadline already passed: refused before anything is sent.
+    await expect(scopes.tenantCall(byId, [A.id, a], Date.now() - 1)).rejects.toMatchObject({ code: "DEADLINE_EXCEEDED" });
     await closeOrm(orm);
   });
 

@@ -11,8 +11,8 @@
 // The hand-written service plays by the service's rules so that the comparison is fair: it
 // connects as the same non-owner role (a member of customerms_app), runs every query in a
 // transaction that sets app.tenant_id (row-level security) and a statement_timeout from the
-// call's deadline, sends the statements the service sends (GetCustomer: `begin read only;
-// set_config…; select…; commit` in one round trip, as the service's Scopes.tenantRead), authenticates the API key by its
+// call's deadline, sends the statements the service sends (GetCustomer: the prepared statement
+// `select … from customer_by_id($1, $2, $3)`, as the service's Scopes.tenantCall), authenticates the API key by its
 // SHA-256 (cached 2 s, like the service), checks the key's scope, opens the sealed date of birth
 // with the tenant's data key (unwrapped once with CUSTOMERMS_MASTER_KEY) and, on create, seals the
 // date of birth and the national id, computes the identifier's blind index, and writes the
@@ -115,25 +115,6 @@ async function handwritten(): Promise<void> {
       `select set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, true), set_config('statement_timeout', ${pg.escapeLiteral(timeoutMs(deadline))}, true)`,
       work,
     );
-  /** One read in ONE round trip, the statements the service's GetCustomer sends (Scopes.tenantRead):
-   * `begin read only; select set_config(tenant), set_config(statement_timeout); <select>; commit`
-   * as a single simple-protocol query, values quoted with pg.escapeLiteral. */
-  async function tenantRead<R>(tenantId: string, deadline: number | undefined, statement: (lit: (v: string) => string) => string): Promise<R[]> {
-    const lit = pg.escapeLiteral;
-    const text = `begin read only; select set_config('app.tenant_id', ${lit(tenantId)}, true), set_config('statement_timeout', ${lit(timeoutMs(deadline))}, true); ${statement(lit)}; commit`;
-    const c = await pool.connect();
-    try {
-      const results = (await c.query(text)) as unknown as Array<pg.QueryResult>;
-      c.release();
-      return results[2]!.rows as R[];
-    } catch (err) {
-      await c.query("rollback").then(
-        () => c.release(),
-        () => c.release(true),
-      );
-      throw err;
-    }
-  }
 
   // --- API keys: SHA-256 lookup as the operator role, cached 2 s -------------------------------
   interface Principal {
@@ -330,7 +311,7 @@ async function handwritten(): Promise<void> {
     const tenantId = principal.tenantId;
     // The tenant's data key once (a transaction of its own), then every read in one round trip.
     const k = ciphers.get(tenantId) ?? (await inTenant(tenantId, deadline, (c) => cipherFor(c, tenantId)));
-    const rows = await tenantRead<CustomerRow>(tenantId, deadline, (lit) => `select ${COLUMNS} from customers where tenant_id = ${lit(tenantId)} and id = ${lit(id)}`);
+    const { rows } = await pool.query<CustomerRow>({ name: "customer_by_id", text: `select ${COLUMNS} from customer_by_id($1, $2, $3)`, values: [tenantId, id, timeoutMs(deadline)] });
     const row = rows[0];
     if (row === undefined) throw new Failure(grpc.status.NOT_FOUND, `customer ${id} not found`);
     return { customer: toReply(row, openDob(k, row, row.profile.dateOfBirth), ts) };

@@ -9,6 +9,7 @@ import { Migration20261128175205_event_sequence } from "./Migration2026112817520
 import { Migration20261128185015_tenant_audit } from "./Migration20261128185015_tenant_audit.js";
 import { Migration20261128193212_defence_in_depth } from "./Migration20261128193212_defence_in_depth.js";
 import { Migration20261206191806_session_tokens } from "./Migration20261206191806_session_tokens.js";
+import { Migration20261207041000_customer_by_id } from "./Migration20261207041000_customer_by_id.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128170318_init", class: Migration20261128170318_init },
@@ -19,4 +20,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128185015_tenant_audit", class: Migration20261128185015_tenant_audit },
   { name: "Migration20261128193212_defence_in_depth", class: Migration20261128193212_defence_in_depth },
   { name: "Migration20261206191806_session_tokens", class: Migration20261206191806_session_tokens },
+  { name: "Migration20261207041000_customer_by_id", class: Migration20261207041000_customer_by_id },
 ];

@@ -12,11 +12,12 @@
 // connect's errorToJsonBytes, error metadata as response headers, content-length.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { fromBinary, fromJsonString, toJsonString, type DescMessage, type JsonReadOptions } from "@bufbuild/protobuf";
+import { fromBinary, fromJsonString, type DescMessage, type JsonReadOptions } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes, parseContentType, parseTimeout } from "@connectrpc/connect/protocol-connect";
 import { encodeReply } from "./encode-once.js";
 import { createMessage } from "./proto-create.js";
+import { encodeJson } from "./proto-json.js";
 import { callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
@@ -123,7 +124,7 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
       ...(timeoutMs === undefined ? {} : { deadline: started + timeoutMs }),
     };
     const result = createMessage(runner.method.output, (await Promise.race([runner.run(call), deadline])) as never);
-    body = binary ? encodeReply(runner.method.output, result) : Buffer.from(toJsonString(runner.method.output, result));
+    body = binary ? encodeReply(runner.method.output, result) : Buffer.from(encodeJson(runner.method.output, result));
     if (body.byteLength > o.maxMessageBytes) throw new ConnectError(`the response is larger than ${o.maxMessageBytes} bytes`, Code.ResourceExhausted);
   } catch (err) {
     const error = o.toConnectError(err, call);

@@ -53,18 +53,38 @@ function supported(desc: DescMessage, visiting: Set<DescMessage>): boolean {
 const MIN_MS = Date.parse("0001-01-01T00:00:00Z");
 const MAX_MS = Date.parse("9999-12-31T23:59:59Z");
 
-/** toJson's google.protobuf.Timestamp: RFC 3339, nanoseconds in groups of 3 digits. */
+const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+
+/**
+ * toJson's google.protobuf.Timestamp: RFC 3339 in UTC, nanoseconds in groups of 3 digits. The
+ * calendar date comes from the day number (H. Hinnant's civil_from_days) rather than
+ * `new Date(ms).toISOString().replace(...)`: 0.4 against 1.5 µs, and a reply has four or five.
+ */
 function timestamp(v: { $typeName?: unknown; seconds: unknown; nanos: unknown }): string {
   if (v.$typeName !== TIMESTAMP) throw UNSUPPORTED;
-  const ms = Number(v.seconds) * 1000;
+  const seconds = Number(v.seconds);
   const nanos = v.nanos as number;
-  if (!(ms >= MIN_MS && ms <= MAX_MS) || typeof nanos !== "number" || !(nanos >= 0 && nanos <= 999_999_999)) throw UNSUPPORTED;
+  if (!(seconds * 1000 >= MIN_MS && seconds * 1000 <= MAX_MS) || !Number.isInteger(seconds) || !Number.isInteger(nanos) || !(nanos >= 0 && nanos <= 999_999_999)) {
+    throw UNSUPPORTED;
+  }
   let z = "Z";
   if (nanos > 0) {
     const digits = (nanos + 1_000_000_000).toString().substring(1);
     z = digits.endsWith("000000") ? `.${digits.substring(0, 3)}Z` : digits.endsWith("000") ? `.${digits.substring(0, 6)}Z` : `.${digits}Z`;
   }
-  return new Date(ms).toISOString().replace(".000Z", z);
+  const day = Math.floor(seconds / 86_400);
+  const second = seconds - day * 86_400;
+  const z0 = day + 719_468;
+  const era = Math.floor(z0 / 146_097);
+  const doe = z0 - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const date = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const y = year >= 1000 ? `${year}` : `000${year}`.slice(-4);
+  return `${y}-${pad2(month)}-${pad2(date)}T${pad2(Math.floor(second / 3600))}:${pad2(Math.floor(second / 60) % 60)}:${pad2(second % 60)}${z}`;
 }
 
 /** toJson's google.protobuf.Duration: seconds, then nanoseconds in groups of 3 digits, "s". */

@@ -125,6 +125,21 @@ describe("encodeJson (server/proto-json.ts)", () => {
     expect(encodeJsonCompiled(GetCustomerResponseSchema, create(GetCustomerResponseSchema, {}))).toBe("{}");
   });
 
+  it("timestamps: every day of 400 years of the calendar, and random instants of the whole range", () => {
+    // 1600-03-01 .. 2000-02-29 covers every leap-year rule (a 400-year cycle of the Gregorian calendar).
+    for (let s = -11_670_912_000n; s < 946_684_800n; s += 86_400n) {
+      const t = create(TimestampSchema, { seconds: s + 86_399n });
+      expect(encodeJsonCompiled(TimestampSchema, t)).toBe(toJsonString(TimestampSchema, t));
+    }
+    fc.assert(
+      fc.property(fc.bigInt({ min: -62_135_596_800n, max: 253_402_300_799n }), fc.integer({ min: 0, max: 999_999_999 }), (seconds, nanos) => {
+        const t = create(TimestampSchema, { seconds, nanos });
+        expect(encodeJsonCompiled(TimestampSchema, t)).toBe(toJsonString(TimestampSchema, t));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
   it("timestamps at the edges of JSON's range, and one second past each", () => {
     for (const [seconds, nanos] of [[-62_135_596_800n, 0], [253_402_300_799n, 999_999_999], [0n, 10_000_000], [0n, 0]] as const) {
       const t = create(TimestampSchema, { seconds, nanos });

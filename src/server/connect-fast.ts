@@ -18,7 +18,7 @@ import { codeToHttpStatus, errorToJsonBytes, parseContentType, parseTimeout } fr
 import { encodeReply } from "./encode-once.js";
 import { createMessage } from "./proto-create.js";
 import { encodeJson } from "./proto-json.js";
-import { callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
+import { CallCancel, callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -98,12 +98,12 @@ function decode(schema: DescMessage, binary: boolean, body: Buffer, jsonOptions:
 }
 
 async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, length: number, timeoutMs: number | undefined, o: ConnectFastOptions): Promise<void> {
-  const controller = new AbortController();
+  const cancel = new CallCancel();
   const onClose = () => {
-    if (!res.writableEnded) controller.abort(new ConnectError("the client cancelled the call", Code.Canceled));
+    if (!res.writableEnded) cancel.abort(new ConnectError("the client cancelled the call", Code.Canceled));
   };
   res.once("close", onClose);
-  const client = clientDeadline(timeoutMs, o.maxTimeoutMs, controller);
+  const client = clientDeadline(timeoutMs, o.maxTimeoutMs, cancel);
   const deadline = client.expired;
   let call: Call | undefined;
   const started = Date.now();
@@ -117,8 +117,11 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
       method: runner.method,
       header: callHeaders(req.headers),
       message,
-      signal: controller.signal,
-      controller,
+      // Made only if something reads it (CallCancel): a plain Get never does.
+      get signal() {
+        return cancel.signal;
+      },
+      cancel,
       principal: undefined,
       peer: req.socket?.remoteAddress ?? "",
       ...(timeoutMs === undefined ? {} : { deadline: started + timeoutMs }),

@@ -18,7 +18,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { encodeReply } from "./encode-once.js";
 import { createMessage } from "./proto-create.js";
-import { callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
+import { CallCancel, callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
 
 const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?(;|$)/i;
 
@@ -182,8 +182,8 @@ function decodeRequest(body: Buffer, schema: DescMessage, encoding: string | und
 
 async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, runner: MethodRunner, o: FastPathOptions): Promise<void> {
   const exchange = new Exchange(stream);
-  const controller = new AbortController();
-  const onClose = () => controller.abort(new ConnectError("the client cancelled the call", Code.Canceled));
+  const cancel = new CallCancel();
+  const onClose = () => cancel.abort(new ConnectError("the client cancelled the call", Code.Canceled));
   stream.once("close", onClose);
   stream.on("error", () => undefined); // a reset stream is reported through "close"
   let client: ReturnType<typeof clientDeadline> | undefined;
@@ -192,7 +192,7 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
   try {
     const timeout = parseTimeout(headers["grpc-timeout"] === undefined ? null : String(headers["grpc-timeout"]), Number.MAX_SAFE_INTEGER);
     if (timeout.error) throw timeout.error;
-    client = clientDeadline(timeout.timeoutMs, o.maxTimeoutMs, controller);
+    client = clientDeadline(timeout.timeoutMs, o.maxTimeoutMs, cancel);
     const deadline = client.expired;
     const body = await Promise.race([readBody(stream, o.maxMessageBytes), deadline]);
     const encoding = headers["grpc-encoding"];
@@ -201,8 +201,11 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
       method: runner.method,
       header: callHeaders(headers),
       message,
-      signal: controller.signal,
-      controller,
+      // Made only if something reads it (CallCancel): a plain Get never does.
+      get signal() {
+        return cancel.signal;
+      },
+      cancel,
       principal: undefined,
       peer: stream.session?.socket?.remoteAddress ?? "",
       ...(timeout.timeoutMs === undefined ? {} : { deadline: started + timeout.timeoutMs }),

@@ -35,11 +35,13 @@ export interface Call {
   readonly method: DescMethod;
   readonly header: CallHeaders;
   readonly message: Message;
-  /** Aborted when the client goes away, its deadline passes, or the server's max deadline. */
+  /** Aborted when the client goes away, its deadline passes, or the server's max deadline. On
+   * the fast paths a getter of `cancel.signal`: the AbortController is made when first read. */
   signal: AbortSignal;
-  /** The controller of `signal` when the transport owns it (the fast paths): the deadline
-   * middleware then aborts it at the server's ceiling instead of making a second one per call. */
-  readonly controller?: AbortController;
+  /** The call's cancellation when the transport owns it (the fast paths): the deadline
+   * middleware listens to it and cancels it at the server's ceiling, with no AbortController or
+   * second signal per call (and does not assign `signal`). */
+  readonly cancel?: CallCancel;
   /** Set by the auth middleware; handlers of authenticated services can rely on it. */
   principal: Principal | undefined;
   /** The client's IP address ("" if the transport does not know it). */
@@ -182,22 +184,71 @@ export function callHeaders(headers: NodeJS.Dict<string | string[]>): CallHeader
 }
 
 /**
+ * A fast-path call's cancellation (client gone, client deadline, server ceiling) without an
+ * AbortController per call: an AbortController with an `abort` listener added and removed cost
+ * ≈ 7 µs per call in a micro-benchmark (EventTarget machinery), this ≈ 0.4 µs. The first abort
+ * wins; `signal` makes a real AbortSignal only when something reads it (event streams, the error
+ * mapper), already aborted with the same reason if the call was.
+ */
+export class CallCancel {
+  private controller: AbortController | undefined;
+  private listeners: Array<(reason: unknown) => void> | undefined;
+  private why: unknown;
+  aborted = false;
+
+  get reason(): unknown {
+    return this.why;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.why);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.why = reason;
+    this.controller?.abort(reason);
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    if (listeners !== undefined) for (const l of listeners) l(reason);
+  }
+
+  /** Calls `listener` once on abort (at once when already aborted); returns its removal. */
+  onAbort(listener: (reason: unknown) => void): () => void {
+    if (this.aborted) {
+      listener(this.why);
+      return () => undefined;
+    }
+    (this.listeners ??= []).push(listener);
+    return () => {
+      const i = this.listeners?.indexOf(listener) ?? -1;
+      if (i >= 0) this.listeners!.splice(i, 1);
+    };
+  }
+}
+
+/**
  * The client's own deadline (grpc-timeout / connect-timeout-ms) for a call a transport serves:
- * `expired` rejects with DEADLINE_EXCEEDED and `controller` is aborted once `timeoutMs` passed
+ * `expired` rejects with DEADLINE_EXCEEDED and `cancel` is aborted once `timeoutMs` passed
  * (clamped to the server's ceiling plus 1 s: the deadline middleware answers at the ceiling).
  * Without a timeout it never settles. `clear()` when the call is over.
  */
 export function clientDeadline(
   timeoutMs: number | undefined,
   maxTimeoutMs: number,
-  controller: AbortController,
+  cancel: CallCancel,
 ): { readonly expired: Promise<never>; clear(): void } {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     if (timeoutMs === undefined) return;
     timer = setTimeout(() => {
       const err = new ConnectError("the client's deadline passed", Code.DeadlineExceeded);
-      controller.abort(err);
+      cancel.abort(err);
       reject(err);
     }, Math.min(timeoutMs, maxTimeoutMs + 1_000));
   });

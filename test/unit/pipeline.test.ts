@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { callHeaders, compose, type Call, type Middleware } from "../../src/server/pipeline.js";
+import { CallCancel, callHeaders, compose, type Call, type Middleware } from "../../src/server/pipeline.js";
 import { deadlineMiddleware } from "../../src/server/deadline.js";
 import { AppError } from "../../src/errors.js";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -47,35 +47,94 @@ describe("deadline middleware", () => {
     expect(seen?.aborted).toBe(true);
   });
 
-  it("with a transport-owned controller: aborts that one at the ceiling (no second signal) and still ends with DEADLINE_EXCEEDED", async () => {
-    const controller = new AbortController();
-    const c = { ...call(), signal: controller.signal, controller };
+  /** A fast-path call: its signal is its CallCancel's, made when read. */
+  const fastCall = (cancel: CallCancel): Call => {
+    const c = call();
+    return {
+      ...c,
+      get signal() {
+        return cancel.signal;
+      },
+      cancel,
+    };
+  };
+
+  it("with the transport's cancel (fast paths): cancels it at the ceiling (no signal of its own) and still ends with DEADLINE_EXCEEDED", async () => {
+    const cancel = new CallCancel();
     let seen: AbortSignal | undefined;
     const run = compose([deadlineMiddleware(50)], (inner) => {
       seen = inner.signal;
       return new Promise(() => undefined);
     });
-    const err = await run(c).catch((e: unknown) => e);
+    const err = await run(fastCall(cancel)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe("DEADLINE_EXCEEDED");
-    expect(seen).toBe(controller.signal);
-    expect(controller.signal.aborted).toBe(true);
-    expect((controller.signal.reason as DOMException).name).toBe("TimeoutError");
+    expect(seen).toBe(cancel.signal);
+    expect(cancel.aborted).toBe(true);
+    expect(cancel.signal.aborted).toBe(true);
+    expect((cancel.signal.reason as DOMException).name).toBe("TimeoutError");
   });
 
-  it("with a transport-owned controller: the transport's abort (client gone) ends the call with its reason", async () => {
-    const controller = new AbortController();
-    const c = { ...call(), signal: controller.signal, controller };
+  it("with the transport's cancel: the transport's abort (client gone) ends the call with its reason", async () => {
+    const cancel = new CallCancel();
     const run = compose([deadlineMiddleware(10_000)], () => new Promise(() => undefined));
-    const pending = run(c).catch((e: unknown) => e);
+    const pending = run(fastCall(cancel)).catch((e: unknown) => e);
     const reason = new ConnectError("the client cancelled the call", Code.Canceled);
-    controller.abort(reason);
+    cancel.abort(reason);
     expect(await pending).toBe(reason);
+  });
+
+  it("with the transport's cancel: a call that ends in time leaves no listener behind and makes no signal", async () => {
+    const cancel = new CallCancel();
+    const run = compose([deadlineMiddleware(10_000)], async (c) => c.deadline);
+    const deadline = (await run(fastCall(cancel))) as number;
+    expect(deadline).toBeGreaterThan(Date.now() + 9_000);
+    expect((cancel as unknown as { listeners?: unknown[] }).listeners).toEqual([]);
+    expect((cancel as unknown as { controller?: unknown }).controller).toBeUndefined();
   });
 
   it("passes a fast call through untouched", async () => {
     const run = compose([deadlineMiddleware(1_000)], async () => "done");
     await expect(run(call())).resolves.toBe("done");
+  });
+});
+
+describe("CallCancel (the fast paths' cancellation)", () => {
+  it("the first abort wins; listeners hear it once, in order; a removed one does not", () => {
+    const cancel = new CallCancel();
+    const heard: string[] = [];
+    cancel.onAbort((r) => heard.push(`a:${String(r)}`));
+    const off = cancel.onAbort((r) => heard.push(`b:${String(r)}`));
+    cancel.onAbort((r) => heard.push(`c:${String(r)}`));
+    off();
+    cancel.abort("first");
+    cancel.abort("second");
+    expect(heard).toEqual(["a:first", "c:first"]);
+    expect(cancel.aborted).toBe(true);
+    expect(cancel.reason).toBe("first");
+  });
+
+  it("a listener added after the abort hears it at once", () => {
+    const cancel = new CallCancel();
+    cancel.abort("gone");
+    const heard: unknown[] = [];
+    cancel.onAbort((r) => heard.push(r));
+    expect(heard).toEqual(["gone"]);
+  });
+
+  it("its signal, made before or after the abort, is aborted with the same reason and fires its listeners", () => {
+    const early = new CallCancel();
+    const signal = early.signal;
+    expect(signal.aborted).toBe(false);
+    let fired = 0;
+    signal.addEventListener("abort", () => fired++);
+    early.abort("why");
+    expect([signal.aborted, signal.reason, fired]).toEqual([true, "why", 1]);
+    expect(early.signal).toBe(signal);
+
+    const late = new CallCancel();
+    late.abort("later");
+    expect([late.signal.aborted, late.signal.reason]).toEqual([true, "later"]);
   });
 });
 

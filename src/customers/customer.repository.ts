@@ -150,6 +150,10 @@ const COLUMNS = Object.entries(CustomerEntity.meta.properties).map(([name, prop]
   json: (prop as { type?: unknown }).type === "json",
 }));
 const SELECT_LIST = COLUMNS.map((c) => `"${c.column}"`).join(", ");
+/** The columns read back under their CustomerRow names: pg builds the row object, and only the
+ * timestamps need converting (rowFromRaw). */
+const READ_LIST = COLUMNS.map((c) => `"${c.column}" as "${c.name}"`).join(", ");
+const DATE_NAMES = COLUMNS.filter((c) => c.date).map((c) => c.name);
 
 /** A new row, every column as a parameter (db/sql.ts: the ORM's insert cost a third of
  * CreateCustomer's CPU). JSON columns go as text: pg would send a JS array as a PostgreSQL array. */
@@ -159,8 +163,8 @@ const INSERT = statement(
 );
 /** GetCustomer's one statement: customer_by_id (migration 20261207041000) sets the tenant scope
  * and its lock_timeout ($3, appended by Scopes.tenantCall) and reads the row. */
-const BY_ID = statement("customer_by_id", `select ${SELECT_LIST} from customer_by_id($1, $2, $3)`);
-const FIND = statement("customer_find", `select ${SELECT_LIST} from "customers" where "tenant_id" = $1 and "id" = $2`);
+const BY_ID = statement("customer_by_id", `select ${READ_LIST} from customer_by_id($1, $2, $3)`);
+const FIND = statement("customer_find", `select ${READ_LIST} from "customers" where "tenant_id" = $1 and "id" = $2`);
 
 /** Every column but the key, conditional on the version read (optimistic locking); the values
  * are insertValues', so $1 and $2 are tenant_id and id. */
@@ -180,13 +184,15 @@ function insertValues(row: CustomerRow): unknown[] {
   });
 }
 
+/** A row read with READ_LIST, its timestamps made Dates in place. (It used to copy all 24
+ * columns into a new object under their property names: ≈ 4 µs per customer in the bench's CPU
+ * profile, 50 times per ListCustomers page.) */
 function rowFromRaw(raw: Record<string, unknown>): CustomerRow {
-  const row: Record<string, unknown> = {};
-  for (const c of COLUMNS) {
-    const v = raw[c.column];
-    row[c.name] = c.date && v !== null && v !== undefined && !(v instanceof Date) ? new Date(String(v)) : v;
+  for (const name of DATE_NAMES) {
+    const v = raw[name];
+    if (v !== null && v !== undefined && !(v instanceof Date)) raw[name] = new Date(String(v));
   }
-  return row as unknown as CustomerRow;
+  return raw as unknown as CustomerRow;
 }
 
 export class CustomerRepository {
@@ -267,7 +273,7 @@ export class CustomerRepository {
       if (filter.createdAfter) where.push(`"create_time" >= ${lit(filter.createdAfter.toISOString())}`);
       if (filter.createdBefore) where.push(`"create_time" < ${lit(filter.createdBefore.toISOString())}`);
       if (after) where.push(`("create_time", "id") < (${lit(after.createTime.toISOString())}, ${lit(after.id)})`);
-      return `select ${SELECT_LIST} from "customers" where ${where.join(" and ")} order by "create_time" desc, "id" desc limit ${Math.trunc(limit)}`;
+      return `select ${READ_LIST} from "customers" where ${where.join(" and ")} order by "create_time" desc, "id" desc limit ${Math.trunc(limit)}`;
     }, deadline);
     return rows.map((r) => fromRow(rowFromRaw(r), cipher));
   }

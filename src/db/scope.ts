@@ -57,10 +57,16 @@ function beforeCommit<T>(result: T, deadline: number | undefined): T {
 
 /** Statements a transaction's work asked to run last, with the commit (see deferUntilCommit),
  * kept on the transaction's own EntityManager fork (a WeakMap entry per transaction cost the
- * garbage collector more than the property). */
+ * garbage collector more than the property). `locking` ones go after all the others. */
 const DEFERRED = Symbol("customerms.deferred");
-type WithDeferred = EntityManager & { [DEFERRED]?: string[] };
+interface Deferred {
+  readonly statements: string[];
+  readonly locking: string[];
+}
+type WithDeferred = EntityManager & { [DEFERRED]?: Deferred };
 const deferredOf = (em: EntityManager) => (em as WithDeferred)[DEFERRED];
+/** The deferred statements in the order they are sent, emptied. */
+const takeDeferred = (d: Deferred) => [...d.statements.splice(0), ...d.locking.splice(0)];
 
 /**
  * Sends `statement` (complete SQL: values quoted with sql.ts `literal`, no parameters) at the end
@@ -71,19 +77,25 @@ const deferredOf = (em: EntityManager) => (em as WithDeferred)[DEFERRED];
  * for one round trip instead of the rest of the work (mapping and storing the response), so
  * concurrent writers of one tenant queue for less time, and every write saves round trips. A
  * failing statement aborts the transaction: the commit never runs and the error is the call's.
+ *
+ * `locking`: the statement takes a lock every writer of the tenant needs (the event append): it
+ * goes after every other deferred statement, right before the commit, so that the lock is held
+ * for the least work. The bench's statement log of CreateCustomer at 32 in flight on one tenant
+ * showed that round trip at 4.3 ms on average, nearly all of it queueing for that lock.
  */
-export function deferUntilCommit(em: EntityManager, statement: string): void {
-  const statements = deferredOf(em);
-  if (statements === undefined) throw new Error("deferUntilCommit: not inside a Scopes transaction");
-  statements.push(statement);
+export function deferUntilCommit(em: EntityManager, statement: string, locking = false): void {
+  const deferred = deferredOf(em);
+  if (deferred === undefined) throw new Error("deferUntilCommit: not inside a Scopes transaction");
+  (locking ? deferred.locking : deferred.statements).push(statement);
 }
-
 /** Sends the statements deferred so far now, for the rare work that must see or change what it
  * deferred (erasure blanks the notes of every event of the customer, the pending one included). */
 export async function flushDeferred(em: EntityManager): Promise<void> {
-  const statements = deferredOf(em);
-  if (statements === undefined || statements.length === 0) return;
-  const text = statements.splice(0).join(";\n");
+  const deferred = deferredOf(em);
+  if (deferred === undefined) return;
+  const statements = takeDeferred(deferred);
+  if (statements.length === 0) return;
+  const text = statements.join(";\n");
   const trx = em.getTransactionContext<{ client: KnexClient }>()!;
   const connection = await trx.client.acquireConnection();
   await connection.query(text).catch((err: unknown) => {
@@ -162,9 +174,10 @@ export function createScopes(orm: MikroORM): Scopes {
       await connection.query(`begin; ${settings()}`);
       const em = orm.em.fork();
       em.setTransactionContext(transactionContext(client, connection));
-      const statements: string[] = [];
-      (em as WithDeferred)[DEFERRED] = statements;
+      const deferred: Deferred = { statements: [], locking: [] };
+      (em as WithDeferred)[DEFERRED] = deferred;
       const result = beforeCommit(await work(em), deadline);
+      const statements = takeDeferred(deferred);
       await connection.query(statements.length === 0 ? "commit" : `${statements.join(";\n")};\ncommit`);
       open = false;
       return result;

@@ -35,10 +35,10 @@ function appendStatement(e: NewCustomerEvent): string {
 
 export class EventRepository {
   /** Appends the event at the end of the transaction, with its commit (db/scope.ts
-   * deferUntilCommit): the tenant's sequence row, which every writer of the tenant needs, is
-   * then locked for that one round trip only. */
+   * deferUntilCommit), after every other deferred statement: the tenant's sequence row, which
+   * every writer of the tenant needs, is then locked for that last statement and the commit only. */
   append(em: EntityManager, event: NewCustomerEvent): void {
-    deferUntilCommit(em, appendStatement(event));
+    deferUntilCommit(em, appendStatement(event), true);
   }
 
   /** One customer's history, newest first, before `beforeSeq` when given. */

@@ -408,7 +408,8 @@ async function handwritten(): Promise<void> {
         const response = { customer: toReply(row, dob ?? undefined, grpcTs) };
         // The stored response and the event (sequence upsert, insert and NOTIFY in one statement)
         // go with the commit, in one round trip, as the service sends them (db/scope.ts
-        // deferUntilCommit): the tenant's sequence row is locked for that round trip only.
+        // deferUntilCommit, the event last): the tenant's sequence row is locked for that last
+        // statement and the commit only.
         const lit = pg.escapeLiteral;
         if (requestId !== "") {
           const sealed = Buffer.from(seal(k, createDef.responseSerialize(response), `${tenantId}/${requestId}/idempotency-response`), "ascii");

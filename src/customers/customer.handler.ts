@@ -95,6 +95,13 @@ export async function toProto(customers: CustomerService, c: Customer, em?: Enti
   return customerToProto(c, due.map((r) => r.field));
 }
 
+/** toProto for a page of one tenant's customers: the tenant's settings read once. */
+async function pageToProto(customers: CustomerService, tenantId: string, page: readonly Customer[]): Promise<PbCustomer[]> {
+  if (page.length === 0) return [];
+  const requirements = await customers.requirementsOf(tenantId);
+  return page.map((c) => customerToProto(c, c.status === "closed" ? [] : requirements(c).currentlyDue.map((r) => r.field)));
+}
+
 const validator = createValidator();
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -261,10 +268,8 @@ export function customerHandlers(
       const rows = await customers.listRead(tenantId, full, limit + 1, after, transact, call.deadline);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      const out: PbCustomer[] = [];
-      for (const c of page) out.push(await toProto(customers, c));
       return {
-        customers: out,
+        customers: await pageToProto(customers, tenantId, page),
         nextPageToken: rows.length > limit && last ? encodePageToken({ t: last.createTime.toISOString(), i: last.id }, scope) : "",
       };
     },

@@ -291,6 +291,21 @@ describe("tenant required fields", () => {
     const created = (await t.call("createCustomer", { customer: gbIndividual() })).customer;
     await markContactsVerified(t.id, created.id);
     await eventually(t, created.id, (cu) => expect(cu.missingRequirements).toEqual(["external_id", "individual.occupation"]));
+    // ListCustomers reads the tenant's settings once per page and shows each customer exactly as
+    // GetCustomer does: the unverified second customer has its contact requirements too, a
+    // closed one none.
+    // (No phone: the example number is the same for every customer of the tenant.)
+    const other = (await t.call("createCustomer", { customer: { ...gbIndividual(), phoneNumber: "" } })).customer;
+    const closed = (await t.call("createCustomer", { customer: { ...gbIndividual(), phoneNumber: "" } })).customer;
+    await t.call("closeCustomer", { id: closed.id, reason: "STATUS_REASON_CUSTOMER_REQUEST" });
+    const listed = (await t.call("listCustomers", { pageSize: 10 })).customers as Array<{ id: string; missingRequirements: string[] }>;
+    const missing = Object.fromEntries(listed.map((c) => [c.id, c.missingRequirements]));
+    expect(missing).toEqual({
+      [created.id]: ["external_id", "individual.occupation"],
+      [other.id]: (await t.call("getCustomer", { id: other.id })).customer.missingRequirements,
+      [closed.id]: [],
+    });
+    expect(missing[other.id]).toEqual(expect.arrayContaining(["email", "external_id", "individual.occupation", "phone_number"]));
     const filled = (
       await t.call("updateCustomer", {
         customer: { id: created.id, externalId: `crm-${randomUUID()}`, individual: { occupation: "Analyst" } },

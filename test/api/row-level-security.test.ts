@@ -393,6 +393,22 @@ describe.runIf(kind === "postgresql")("roles, pooled connections and the catalog
     await closeOrm(orm);
   });
 
+  it("customer_by_id returns exactly the columns of customers, in order, with their types (a column added later needs the function replaced)", async () => {
+    const table = await sql<{ name: string; type: string }>(
+      ownerUrl,
+      `select attname as name, format_type(atttypid, null) as type from pg_attribute
+        where attrelid = 'customers'::regclass and attnum > 0 and not attisdropped order by attnum`,
+    );
+    const fn = await sql<{ name: string; type: string }>(
+      ownerUrl,
+      `select a.name, format_type(a.type, null) as type
+         from pg_proc p, unnest(p.proallargtypes, p.proargmodes, p.proargnames) with ordinality as a(type, mode, name, n)
+        where p.proname = 'customer_by_id' and a.mode = 't' order by a.n`,
+    );
+    expect(table.length).toBeGreaterThan(20);
+    expect(fn).toEqual(table);
+  });
+
   it("pool of one alternating tenants A and B 10 000 times: never a wrong row, always the full count", { timeout: 180_000 }, async () => {
     const { scopes } = await serviceOrm(1);
     const ITERATIONS = 10_000;

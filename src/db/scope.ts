@@ -88,6 +88,7 @@ export function deferUntilCommit(em: EntityManager, statement: string, locking =
   if (deferred === undefined) throw new Error("deferUntilCommit: not inside a Scopes transaction");
   (locking ? deferred.locking : deferred.statements).push(statement);
 }
+
 /** Sends the statements deferred so far now, for the rare work that must see or change what it
  * deferred (erasure blanks the notes of every event of the customer, the pending one included). */
 export async function flushDeferred(em: EntityManager): Promise<void> {

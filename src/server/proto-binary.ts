@@ -19,6 +19,7 @@
 // which protobuf-es represents unboxed), and any value toBinary would convert or reject (an int32
 // given as a string, say), is handed to toBinary itself: the result or the error is toBinary's.
 import { protoInt64, ScalarType, toBinary, type DescField, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { scalarSetSource } from "./proto-presence.js";
 
 /** google.protobuf.FeatureSet.FieldPresence: IMPLICIT and LEGACY_REQUIRED. */
 const IMPLICIT = 2;
@@ -301,16 +302,7 @@ function implicitSetTest(f: FieldPlan): string {
   if (f.kind === "list" || f.kind === "packed") return "v.length > 0";
   if (f.kind === "map") return "Object.keys(v).length > 0";
   if (f.enumZero !== undefined) return `v !== ${f.enumZero}`;
-  switch (f.scalar) {
-    case ScalarType.BOOL:
-      return "v !== false";
-    case ScalarType.STRING:
-      return 'v !== ""';
-    case ScalarType.BYTES:
-      return "!(v instanceof Uint8Array && v.byteLength === 0)";
-    default:
-      return "v != 0"; // loose, as toBinary's: 0, 0n and "0" are all zero
-  }
+  return scalarSetSource(f.scalar!);
 }
 
 /** `if (<field is set>) { <v = value>; body }`, with toBinary's presence rules. */

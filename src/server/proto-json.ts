@@ -17,6 +17,7 @@
 // toJsonString's.
 import { ScalarType, toJsonString, type DescField, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { base64Encode } from "@bufbuild/protobuf/wire";
+import { scalarSetSource } from "./proto-presence.js";
 
 /** google.protobuf.FeatureSet.FieldPresence: IMPLICIT and LEGACY_REQUIRED. */
 const IMPLICIT = 2;
@@ -160,23 +161,6 @@ function scalarHelper(t: ScalarType): string {
   }
 }
 
-/** The implicit-presence zero test of a scalar (reflect/scalar.ts isScalarZeroValue), on `v`. */
-function scalarIsZero(t: ScalarType): string {
-  switch (t) {
-    case ScalarType.BOOL:
-      return "v === false";
-    case ScalarType.STRING:
-      return `v === ""`;
-    case ScalarType.BYTES:
-      return "(v instanceof Uint8Array && !v.byteLength)";
-    case ScalarType.DOUBLE:
-    case ScalarType.FLOAT:
-      return "Object.is(v, 0)";
-    default:
-      return "v == 0";
-  }
-}
-
 /**
  * The compiled converter of `desc`, or null when the type is handed to toJsonString. Nested types
  * are compiled on first use and reached through `nested` (recursive types included).
@@ -243,8 +227,8 @@ function compile(desc: DescMessage): ToJson | null {
         break;
       case "enum":
       case "scalar": {
-        const zero = f.fieldKind === "enum" ? `v === ${f.enum.values[0]!.number}` : scalarIsZero(f.scalar);
-        const set = f.presence === IMPLICIT ? `!(${zero})` : `v !== undefined && h.hasOwn(m, ${JSON.stringify(f.localName)})`;
+        const implicitSet = f.fieldKind === "enum" ? `v !== ${f.enum.values[0]!.number}` : scalarSetSource(f.scalar);
+        const set = f.presence === IMPLICIT ? implicitSet : `v !== undefined && h.hasOwn(m, ${JSON.stringify(f.localName)})`;
         lines.push(`if (${set}) j[${key}] = ${value(f, "v")};`);
         break;
       }

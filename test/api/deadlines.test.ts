@@ -12,16 +12,27 @@ import { grpc, metadata, unary, unaryError } from "../support/grpc.js";
 
 const file = useServer();
 
+/** Runs `work` while another connection holds the lock `statement` takes, in a transaction
+ * rolled back afterwards. */
+async function whileLocked(statement: string, values: unknown[], work: () => Promise<void>): Promise<void> {
+  const holder = new pg.Client({ connectionString: file.server.databaseUrl });
+  await holder.connect();
+  try {
+    await holder.query("begin");
+    await holder.query(statement, values);
+    await work();
+  } finally {
+    await holder.query("rollback");
+    await holder.end();
+  }
+}
+
 describe.runIf(inject("databaseKind") === "postgresql")("deadlines reach the database", () => {
   it("a 300 ms deadline on a write blocked by a row lock: DEADLINE_EXCEEDED, the query is cancelled, nothing is written later", async () => {
     const tenant = await createTenant(file.server);
     const md = metadata(bearer(tenant.apiKey));
     const { customer } = await unary(file.clients.customers, "createCustomer", { customer: completeIndividual("GB") }, md);
-    const holder = new pg.Client({ connectionString: file.server.databaseUrl });
-    await holder.connect();
-    try {
-      await holder.query("begin");
-      await holder.query("select id from customers where tenant_id = $1 and id = $2 for update", [tenant.id, customer.id]);
+    await whileLocked("select id from customers where tenant_id = $1 and id = $2 for update", [tenant.id, customer.id], async () => {
       const started = Date.now();
       const err = await unaryError(
         file.clients.customers,
@@ -34,10 +45,7 @@ describe.runIf(inject("databaseKind") === "postgresql")("deadlines reach the dat
       expect(Date.now() - started).toBeLessThan(3_000);
       // The service's statement gives up by itself (statement_timeout), while the lock is still held.
       expect(await untilNoLockWaiters(file.server.databaseUrl)).toBe(0);
-    } finally {
-      await holder.query("rollback");
-      await holder.end();
-    }
+    });
     // Released: the cancelled update never lands.
     const [row] = await sql<{ version: number; metadata: Record<string, string> }>(
       file.server.databaseUrl,
@@ -56,21 +64,14 @@ describe.runIf(inject("databaseKind") === "postgresql")("deadlines reach the dat
     // Warm: the API key and the tenant's data key are cached, so the read's only statement is
     // GetCustomer's customer_by_id (db/scope.ts tenantCall).
     expect((await unary(file.clients.customers, "getCustomer", { id: customer.id }, md)).customer.id).toBe(customer.id);
-    const holder = new pg.Client({ connectionString: file.server.databaseUrl });
-    await holder.connect();
-    try {
-      await holder.query("begin");
-      await holder.query("lock table customers in access exclusive mode");
+    await whileLocked("lock table customers in access exclusive mode", [], async () => {
       const started = Date.now();
       const err = await unaryError(file.clients.customers, "getCustomer", { id: customer.id }, md, { deadline: new Date(Date.now() + 300) });
       expect(err.code).toBe(grpc.status.DEADLINE_EXCEEDED);
       expect(Date.now() - started).toBeLessThan(3_000);
       // The read gave up by itself while the lock is still held: no pooled connection waits on.
       expect(await untilNoLockWaiters(file.server.databaseUrl)).toBe(0);
-    } finally {
-      await holder.query("rollback");
-      await holder.end();
-    }
+    });
     expect((await unary(file.clients.customers, "getCustomer", { id: customer.id }, md)).customer.id).toBe(customer.id);
   });
 

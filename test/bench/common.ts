@@ -68,6 +68,8 @@ export interface RunSpec {
   readonly apiKey: string;
   /** Customer ids to read / update (GetCustomer, UpdateCustomer, mixed). */
   readonly pool: "main" | "scale";
+  /** Return every latency of the window too (RunResult.latencies), for slices to be merged. */
+  readonly keepLatencies?: boolean;
 }
 
 export interface LatencySummary {
@@ -91,6 +93,8 @@ export interface RunResult extends LatencySummary {
   readonly byOp?: Record<string, LatencySummary>;
   /** Ids created during the run (CreateCustomer scenarios), for the follow-up checks. */
   readonly createdSample?: string[];
+  /** Every latency of the window (ms), when the spec asked for them. */
+  readonly latencies?: number[];
 }
 
 /** Loader -> orchestrator messages. */
@@ -142,6 +146,11 @@ export class Samples {
       this.data = next;
     }
     this.data[this.length++] = ms;
+  }
+
+  /** The recorded latencies, in recording order. */
+  values(): number[] {
+    return Array.from(this.data.subarray(0, this.length));
   }
 
   /** Exact percentiles of everything recorded (sorted copy; nearest-rank). */

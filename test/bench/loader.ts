@@ -372,6 +372,7 @@ async function run(id: number, spec: RunSpec): Promise<RunResult> {
     ...summary,
     ...(byOp.size > 0 ? { byOp: Object.fromEntries([...byOp].map(([k, s]) => [k, s.summary()])) } : {}),
     ...(created.length > 0 ? { createdSample: created } : {}),
+    ...(spec.keepLatencies ? { latencies: all.values() } : {}),
   };
 }
 

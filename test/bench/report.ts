@@ -57,6 +57,8 @@ export interface PointReport extends LatencySummary {
   errors: number;
   error_samples?: Record<string, number>;
   by_op?: Record<string, LatencySummary>;
+  /** Measured in this many slices interleaved with its pair's (a service and its baseline). */
+  slices?: number;
 }
 
 export interface ScaleReport {

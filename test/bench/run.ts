@@ -15,7 +15,8 @@
 //   - the baselines (baseline.ts): an echo on a bare @grpc/grpc-js Server, and the hand-written
 //     `pg` GetCustomer / CreateCustomer behind grpc-js and node:http;
 // seeds customers (through the API, and in bulk with SQL for the verification pool and the scale
-// check), runs every scenario at 1, 8, 32 and 128 calls in flight, measures the server process's
+// check), runs every scenario at 1, 8, 32 and 128 calls in flight (a service and its baseline in
+// interleaved slices, see SLICES), measures the server process's
 // CPU and memory from /proc, and writes test/bench/results/latest.{json,md}, latency.svg and
 // docs/performance.md. Every child is killed and the database dropped at the end, on errors and
 // on Ctrl-C. Exit code: 0 when every call succeeded (missed targets are reported, not fatal),
@@ -31,6 +32,7 @@ import { startCommand } from "../support/process.js";
 import {
   benchDir,
   repoRoot,
+  Samples,
   type LoaderMessage,
   type LoaderRequest,
   type RunResult,
@@ -81,6 +83,13 @@ const CONCURRENCY = [1, 8, 32, 128] as const;
 /** The scale check compares latency at two table sizes: at 8 in flight the server is busy but
  * not queueing deeply, so the p99 shows the data access rather than the length of the queue. */
 const SCALE_CONCURRENCY = 8;
+/** A service and its baseline are measured in this many interleaved slices per point (A B B A
+ * A B ...), each a SLICES-th of the point's duration, merged per side: on these VMs the speed
+ * drifts by up to 2× within minutes, and one window per side made the ratios swing (GetCustomer
+ * gRPC read 0.73 in one full run and 0.96 in the next, on the same code). */
+const SLICES = QUICK ? 2 : 6;
+/** Warm-up of every slice after a side's first (its own connections, pipeline filled). */
+const SLICE_WARMUP_MS = QUICK ? 200 : 500;
 const POOL_MAX = 20;
 const PG_SERVER = process.env.BENCH_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 const SERVICE_ROLE = "customerms_bench_service";
@@ -381,6 +390,60 @@ async function measure(loader: Loader, spec: RunSpec, root: number, acct: Accoun
     ...(result.byOp ? { by_op: result.byOp } : {}),
   };
   if (result.createdSample) (point as { created_sample?: string[] }).created_sample = result.createdSample;
+  if (result.latencies && a && b) {
+    (point as Slice).slice = { latencies: result.latencies, serverCpu, clientCpu, dbCpu, redisCpu, machineCoreSeconds: machineCores * secs, completed: calls };
+  }
+  return point;
+}
+
+/** A point measured as one slice of an interleaved pair (measureInterleaved): its raw figures. */
+type Slice = PointReport & {
+  slice?: { latencies: number[]; serverCpu: number; clientCpu: number; dbCpu: number; redisCpu: number; machineCoreSeconds: number; completed: number };
+  created_sample?: string[];
+};
+
+/** One point from the slices of one side: sums of calls, seconds and CPU; percentiles of every
+ * latency of every slice; the highest RSS. */
+function mergeSlices(slices: readonly Slice[]): PointReport {
+  const samples = new Samples();
+  let seconds = 0;
+  let calls = 0;
+  let errors = 0;
+  const sum = { serverCpu: 0, clientCpu: 0, dbCpu: 0, redisCpu: 0, machineCoreSeconds: 0 };
+  const errorSamples: Record<string, number> = {};
+  const created: string[] = [];
+  for (const p of slices) {
+    const raw = p.slice!;
+    for (const ms of raw.latencies) samples.push(ms);
+    seconds += p.seconds;
+    calls += raw.completed;
+    errors += p.errors;
+    for (const k of Object.keys(sum) as Array<keyof typeof sum>) sum[k] += raw[k];
+    for (const [k, n] of Object.entries(p.error_samples ?? {})) errorSamples[k] = (errorSamples[k] ?? 0) + n;
+    created.push(...(p.created_sample ?? []));
+  }
+  const pct = (x: number) => (seconds > 0 ? Math.round((x / seconds) * 100) : null);
+  const perCall = (x: number) => (calls > 0 ? Math.round((x * 1e6) / calls) : null);
+  const point: PointReport = {
+    rps: seconds > 0 ? Math.round((calls / seconds) * 10) / 10 : 0,
+    ...samples.summary(),
+    calls: Math.round(calls),
+    seconds: Math.round(seconds * 1000) / 1000,
+    cpu_us_per_call: perCall(sum.serverCpu),
+    db_cpu_us_per_call: perCall(sum.dbCpu),
+    server_cpu_pct: pct(sum.serverCpu),
+    client_cpu_pct: pct(sum.clientCpu),
+    db_cpu_pct: pct(sum.dbCpu),
+    redis_cpu_pct: pct(sum.redisCpu),
+    machine_cpu_pct: pct(sum.machineCoreSeconds),
+    other_cpu_pct: seconds > 0 ? Math.max(0, Math.round(((sum.machineCoreSeconds - sum.serverCpu - sum.clientCpu - sum.dbCpu - sum.redisCpu) / seconds) * 100)) : null,
+    rss_mb: Math.max(...slices.map((p) => p.rss_mb)),
+    processes: Math.max(...slices.map((p) => p.processes)),
+    errors,
+    ...(errors > 0 ? { error_samples: errorSamples } : {}),
+    slices: slices.length,
+  };
+  if (created.length > 0) (point as Slice).created_sample = created.slice(0, 20);
   return point;
 }
 
@@ -585,13 +648,34 @@ async function main(): Promise<number> {
   let failed = false;
   for (const group of GROUPS) {
     const names = group.filter((n) => ONLY === undefined || ONLY.includes(n));
-    // Service and baseline alternate at each concurrency, so that a drift of the machine (page
-    // cache, autovacuum, a noisy neighbour) affects both alike.
+    // Service and baseline alternate at each concurrency, in SLICES interleaved slices each, so
+    // that a drift of the machine (page cache, autovacuum, a noisy neighbour) affects both alike.
     for (const concurrency of CONCURRENCY) {
-      for (const name of names) {
+      const specOf = (name: ScenarioName, warmupMs: number, durationMs: number, keepLatencies = false): RunSpec => {
         const t = targetOf(name, servers);
-        const apiKey = SCENARIOS[name].kind === "echo" ? "" : tenant.apiKey;
-        const point = await measure(loader, { scenario: name, port: t.port, concurrency, warmupMs: SETTINGS.warmupMs, durationMs: SETTINGS.durationMs, apiKey, pool: "main" }, t.pid, acct);
+        return { scenario: name, port: t.port, concurrency, warmupMs, durationMs, apiKey: SCENARIOS[name].kind === "echo" ? "" : tenant.apiKey, pool: "main", keepLatencies };
+      };
+      // A service and its baseline: measured in interleaved slices (see SLICES).
+      const measured: Partial<Record<ScenarioName, PointReport>> = {};
+      if (names.length === 2) {
+        const slices: Partial<Record<ScenarioName, Slice[]>> = {};
+        for (let i = 0; i < SLICES; i++) {
+          // A B, B A, A B, ...: a steady drift of the machine weighs on both sides alike.
+          for (const name of i % 2 === 0 ? names : [...names].reverse()) {
+            const warmup = (slices[name]?.length ?? 0) === 0 ? SETTINGS.warmupMs : SLICE_WARMUP_MS;
+            const t = targetOf(name, servers);
+            (slices[name] ??= []).push((await measure(loader, specOf(name, warmup, SETTINGS.durationMs / SLICES, true), t.pid, acct)) as Slice);
+          }
+        }
+        for (const name of names) measured[name] = mergeSlices(slices[name]!);
+      } else {
+        for (const name of names) {
+          const t = targetOf(name, servers);
+          measured[name] = await measure(loader, specOf(name, SETTINGS.warmupMs, SETTINGS.durationMs), t.pid, acct);
+        }
+      }
+      for (const name of names) {
+        const point = measured[name]!;
         (points[name] ??= {})[concurrency] = point;
         if (point.errors > 0) failed = true;
         log(

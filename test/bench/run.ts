@@ -396,7 +396,7 @@ async function measure(loader: Loader, spec: RunSpec, root: number, acct: Accoun
   return point;
 }
 
-/** A point measured as one slice of an interleaved pair (measureInterleaved): its raw figures. */
+/** A point measured as one slice of an interleaved pair (SLICES, in main): its raw figures. */
 type Slice = PointReport & {
   slice?: { latencies: number[]; serverCpu: number; clientCpu: number; dbCpu: number; redisCpu: number; machineCoreSeconds: number; completed: number };
   created_sample?: string[];
@@ -413,13 +413,14 @@ function mergeSlices(slices: readonly Slice[]): PointReport {
   const errorSamples: Record<string, number> = {};
   const created: string[] = [];
   for (const p of slices) {
-    const raw = p.slice!;
+    errors += p.errors;
+    for (const [k, n] of Object.entries(p.error_samples ?? {})) errorSamples[k] = (errorSamples[k] ?? 0) + n;
+    const raw = p.slice;
+    if (raw === undefined) continue; // no measured window (the run ended early): its errors count
     for (const ms of raw.latencies) samples.push(ms);
     seconds += p.seconds;
     calls += raw.completed;
-    errors += p.errors;
     for (const k of Object.keys(sum) as Array<keyof typeof sum>) sum[k] += raw[k];
-    for (const [k, n] of Object.entries(p.error_samples ?? {})) errorSamples[k] = (errorSamples[k] ?? 0) + n;
     created.push(...(p.created_sample ?? []));
   }
   const pct = (x: number) => (seconds > 0 ? Math.round((x / seconds) * 100) : null);

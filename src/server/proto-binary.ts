@@ -19,11 +19,7 @@
 // which protobuf-es represents unboxed), and any value toBinary would convert or reject (an int32
 // given as a string, say), is handed to toBinary itself: the result or the error is toBinary's.
 import { protoInt64, ScalarType, toBinary, type DescField, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { scalarSetSource } from "./proto-presence.js";
-
-/** google.protobuf.FeatureSet.FieldPresence: IMPLICIT and LEGACY_REQUIRED. */
-const IMPLICIT = 2;
-const LEGACY_REQUIRED = 3;
+import { IMPLICIT, LEGACY_REQUIRED, scalarSetSource, UNBOXED_TYPES } from "./proto-plan.js";
 
 const WIRE_VARINT = 0;
 const WIRE_LENGTH_DELIMITED = 2;
@@ -33,7 +29,6 @@ class Unsupported extends Error {}
 const UNSUPPORTED = new Unsupported("handled by toBinary");
 
 const SUPPORTED_SCALARS = new Set<ScalarType>([ScalarType.STRING, ScalarType.BYTES, ScalarType.BOOL, ScalarType.INT32, ScalarType.UINT32, ScalarType.INT64]);
-const UNBOXED_TYPES = /^google\.protobuf\.(Struct|Value|ListValue|(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value)$/;
 
 /** One field, as the compiler needs it. */
 interface FieldPlan {

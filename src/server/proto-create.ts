@@ -11,13 +11,11 @@
 // (which it also takes as number arrays) are left to create() itself; test/unit/proto-create.test.ts compares the two on random
 // initializers of every message type the services use.
 import { create, protoInt64, ScalarType, type DescField, type DescMessage, type DescOneof, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { IMPLICIT, UNBOXED_TYPES } from "./proto-plan.js";
 
-/** google.protobuf.FeatureSet.FieldPresence.IMPLICIT, and the editions proto2 / proto3. */
-const IMPLICIT = 2;
+/** The editions proto2 / proto3. */
 const EDITION_PROTO2 = 998;
 const EDITION_PROTO3 = 999;
-
-const BOXED_TYPES = /^google\.protobuf\.(Struct|Value|ListValue|(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value)$/;
 
 type Creator = (init: unknown) => unknown;
 const creators = new Map<DescMessage, Creator | null>();
@@ -31,12 +29,12 @@ function needsPrototypeChain(desc: DescMessage): boolean {
 function plannable(desc: DescMessage, visiting: Set<DescMessage>): boolean {
   if (visiting.has(desc)) return true;
   visiting.add(desc);
-  if (needsPrototypeChain(desc) || BOXED_TYPES.test(desc.typeName)) return false;
+  if (needsPrototypeChain(desc) || UNBOXED_TYPES.test(desc.typeName)) return false;
   for (const f of desc.fields) {
     // bytes (which create() also accepts as number arrays): none in our contracts, left to create()
     if (f.scalar === ScalarType.BYTES) return false;
     const m = f.fieldKind === "message" || (f.fieldKind === "list" && f.listKind === "message") || (f.fieldKind === "map" && f.mapKind === "message") ? f.message : undefined;
-    if (m !== undefined && (BOXED_TYPES.test(m.typeName) || !plannable(m, visiting))) return false;
+    if (m !== undefined && (UNBOXED_TYPES.test(m.typeName) || !plannable(m, visiting))) return false;
   }
   return true;
 }

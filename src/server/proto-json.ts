@@ -17,11 +17,8 @@
 // toJsonString's.
 import { ScalarType, toJsonString, type DescField, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { base64Encode } from "@bufbuild/protobuf/wire";
-import { scalarSetSource } from "./proto-presence.js";
+import { IMPLICIT, LEGACY_REQUIRED, scalarSetSource } from "./proto-plan.js";
 
-/** google.protobuf.FeatureSet.FieldPresence: IMPLICIT and LEGACY_REQUIRED. */
-const IMPLICIT = 2;
-const LEGACY_REQUIRED = 3;
 const TIMESTAMP = "google.protobuf.Timestamp";
 const DURATION = "google.protobuf.Duration";
 

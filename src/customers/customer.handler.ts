@@ -91,15 +91,14 @@ async function write<D extends DescMessage>(
 
 /** The resource with its missing requirements (country rules + tenant settings, per read). */
 export async function toProto(customers: CustomerService, c: Customer, em?: EntityManager): Promise<PbCustomer> {
-  const due = c.status === "closed" ? [] : (await customers.requirements(c, em)).currentlyDue;
-  return customerToProto(c, due.map((r) => r.field));
+  return (await toProtos(customers, c.tenantId, [c], em))[0]!;
 }
 
-/** toProto for a page of one tenant's customers: the tenant's settings read once. */
-async function pageToProto(customers: CustomerService, tenantId: string, page: readonly Customer[]): Promise<PbCustomer[]> {
-  if (page.length === 0) return [];
-  const requirements = await customers.requirementsOf(tenantId);
-  return page.map((c) => customerToProto(c, c.status === "closed" ? [] : requirements(c).currentlyDue.map((r) => r.field)));
+/** toProto for any number of one tenant's customers (a ListCustomers page): the tenant's
+ * settings read once, and not at all when every customer is closed (nothing is due then). */
+async function toProtos(customers: CustomerService, tenantId: string, list: readonly Customer[], em?: EntityManager): Promise<PbCustomer[]> {
+  const requirements = list.some((c) => c.status !== "closed") ? await customers.requirementsOf(tenantId, em) : undefined;
+  return list.map((c) => customerToProto(c, c.status === "closed" || requirements === undefined ? [] : requirements(c).currentlyDue.map((r) => r.field)));
 }
 
 const validator = createValidator();
@@ -269,7 +268,7 @@ export function customerHandlers(
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
-        customers: await pageToProto(customers, tenantId, page),
+        customers: await toProtos(customers, tenantId, page),
         nextPageToken: rows.length > limit && last ? encodePageToken({ t: last.createTime.toISOString(), i: last.id }, scope) : "",
       };
     },

@@ -11,7 +11,7 @@
 import type { EntityManager, MikroORM, Transaction } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { AppError } from "../errors.js";
-import { literal, type Statement } from "./sql.js";
+import { literal as lit, type Statement } from "./sql.js";
 
 /** Runs `work` in one transaction of a fixed scope; commits on success, rolls back on error. */
 export type Transact = <T>(work: (em: EntityManager) => Promise<T>) => Promise<T>;
@@ -156,6 +156,16 @@ export function createScopes(orm: MikroORM): Scopes {
   let knex: KnexClient | undefined;
   const knexClient = (): KnexClient =>
     (knex ??= (orm.em.getConnection() as unknown as { getKnex(): { client: KnexClient } }).getKnex().client);
+  /** `work` on a connection of the pool, released to it whatever happens. */
+  const pooled = async <T>(work: (connection: PooledClient, client: KnexClient) => Promise<T>): Promise<T> => {
+    const client = knexClient();
+    const connection = await client.acquireConnection();
+    try {
+      return await work(connection, client);
+    } finally {
+      await client.releaseConnection(connection);
+    }
+  };
   /**
    * One transaction on a pooled connection: `begin; <settings>` in ONE simple-protocol round trip
    * (knex + MikroORM's transactional took two, and rebuilt a knex instance per transaction:
@@ -164,33 +174,29 @@ export function createScopes(orm: MikroORM): Scopes {
    * any error, rollback. Errors of our own begin/commit are converted as MikroORM converts its
    * own, so errors.ts sees the same exceptions as before.
    */
-  const transaction = async <T>(settings: () => string, deadline: number | undefined, work: (em: EntityManager) => Promise<T>): Promise<T> => {
-    const client = knexClient();
-    // Only our own begin/commit raise raw driver errors: work's are converted where they happen.
-    const convert = (err: unknown) => (err instanceof pg.DatabaseError ? orm.em.getDriver().convertException(err) : err);
-    const connection = await client.acquireConnection();
-    // From `begin` on, a failure leaves a transaction to roll back (a failed setting aborts it).
-    let open = true;
-    try {
-      await connection.query(`begin; ${settings()}`);
-      const em = orm.em.fork();
-      em.setTransactionContext(transactionContext(client, connection));
-      const deferred: Deferred = { statements: [], locking: [] };
-      (em as WithDeferred)[DEFERRED] = deferred;
-      const result = beforeCommit(await work(em), deadline);
-      const statements = takeDeferred(deferred);
-      await connection.query(statements.length === 0 ? "commit" : `${statements.join(";\n")};\ncommit`);
-      open = false;
-      return result;
-    } catch (err) {
-      // A failed statement leaves the transaction open and aborted: close it before reuse.
-      if (open) await connection.query("rollback").catch(() => undefined);
-      throw convert(err);
-    } finally {
-      await client.releaseConnection(connection);
-    }
-  };
-  const lit = literal;
+  const transaction = <T>(settings: () => string, deadline: number | undefined, work: (em: EntityManager) => Promise<T>): Promise<T> =>
+    pooled(async (connection, client) => {
+      // Only our own begin/commit raise raw driver errors: work's are converted where they happen.
+      const convert = (err: unknown) => (err instanceof pg.DatabaseError ? orm.em.getDriver().convertException(err) : err);
+      // From `begin` on, a failure leaves a transaction to roll back (a failed setting aborts it).
+      let open = true;
+      try {
+        await connection.query(`begin; ${settings()}`);
+        const em = orm.em.fork();
+        em.setTransactionContext(transactionContext(client, connection));
+        const deferred: Deferred = { statements: [], locking: [] };
+        (em as WithDeferred)[DEFERRED] = deferred;
+        const result = beforeCommit(await work(em), deadline);
+        const statements = takeDeferred(deferred);
+        await connection.query(statements.length === 0 ? "commit" : `${statements.join(";\n")};\ncommit`);
+        open = false;
+        return result;
+      } catch (err) {
+        // A failed statement leaves the transaction open and aborted: close it before reuse.
+        if (open) await connection.query("rollback").catch(() => undefined);
+        throw convert(err);
+      }
+    });
   const timeoutLiteral = (deadline: number | undefined) => {
     const left = remainingMs(deadline);
     return left === undefined ? "" : `, set_config('statement_timeout', ${lit(String(left))}, true)`;
@@ -198,31 +204,25 @@ export function createScopes(orm: MikroORM): Scopes {
   return {
     async tenantRead<R>(tenantId: string, statement: (lit: (value: string) => string) => string, deadline?: number): Promise<R[]> {
       const text = `begin read only; select set_config('app.tenant_id', ${lit(tenantId)}, true)${timeoutLiteral(deadline)}; ${statement(lit)}; commit`;
-      const knex = knexClient();
-      const client = await knex.acquireConnection();
-      try {
-        const results = await client.query(text);
-        if (!Array.isArray(results) || results.length !== 4) throw new Error("tenantRead: expected exactly one statement");
-        return results[2]!.rows as R[];
-      } catch (err) {
-        // A failed statement leaves the transaction open and aborted: close it before reuse.
-        await client.query("rollback").catch(() => undefined);
-        throw err;
-      } finally {
-        await knex.releaseConnection(client);
-      }
+      return pooled(async (connection) => {
+        try {
+          const results = await connection.query(text);
+          if (!Array.isArray(results) || results.length !== 4) throw new Error("tenantRead: expected exactly one statement");
+          return results[2]!.rows as R[];
+        } catch (err) {
+          // A failed statement leaves the transaction open and aborted: close it before reuse.
+          await connection.query("rollback").catch(() => undefined);
+          throw err;
+        }
+      });
     },
     async tenantCall<R>(statement: Statement, values: readonly unknown[], deadline?: number): Promise<R[]> {
       const left = remainingMs(deadline);
-      const knex = knexClient();
-      const client = await knex.acquireConnection();
-      try {
-        // Outside `begin`, the statement is its own transaction: nothing to roll back on failure.
-        const result = await client.query({ name: statement.name, text: statement.text, values: [...values, left === undefined ? "" : String(left)] });
-        return result.rows as R[];
-      } finally {
-        await knex.releaseConnection(client);
-      }
+      // Outside `begin`, the statement is its own transaction: nothing to roll back on failure.
+      const result = await pooled((connection) =>
+        connection.query({ name: statement.name, text: statement.text, values: [...values, left === undefined ? "" : String(left)] }),
+      );
+      return result.rows as R[];
     },
     tenant: (tenantId, deadline) => (work) =>
       transaction(() => `select set_config('app.tenant_id', ${lit(tenantId)}, true)${timeoutLiteral(deadline)}`, deadline, work),

@@ -18,7 +18,7 @@ import { codeToHttpStatus, errorToJsonBytes, parseContentType, parseTimeout } fr
 import { encodeReply } from "./encode-once.js";
 import { createMessage } from "./proto-create.js";
 import { encodeJson } from "./proto-json.js";
-import { CallCancel, callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
+import { CallCancel, callHeaders, clientCancelled, clientDeadline, TransportCall, type Call, type MethodRunner } from "./pipeline.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -100,7 +100,7 @@ function decode(schema: DescMessage, binary: boolean, body: Buffer, jsonOptions:
 async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, length: number, timeoutMs: number | undefined, o: ConnectFastOptions): Promise<void> {
   const cancel = new CallCancel();
   const onClose = () => {
-    if (!res.writableEnded) cancel.abort(new ConnectError("the client cancelled the call", Code.Canceled));
+    if (!res.writableEnded) cancel.abort(clientCancelled());
   };
   res.once("close", onClose);
   const client = clientDeadline(timeoutMs, o.maxTimeoutMs, cancel);
@@ -113,19 +113,7 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
   let body: Uint8Array;
   try {
     const message = decode(runner.method.input, binary, await Promise.race([readBody(req, length), deadline]), o.jsonOptions);
-    call = {
-      method: runner.method,
-      header: callHeaders(req.headers),
-      message,
-      // Made only if something reads it (CallCancel): a plain Get never does.
-      get signal() {
-        return cancel.signal;
-      },
-      cancel,
-      principal: undefined,
-      peer: req.socket?.remoteAddress ?? "",
-      ...(timeoutMs === undefined ? {} : { deadline: started + timeoutMs }),
-    };
+    call = new TransportCall(runner.method, callHeaders(req.headers), message, req.socket?.remoteAddress ?? "", cancel, timeoutMs === undefined ? undefined : started + timeoutMs);
     const result = createMessage(runner.method.output, (await Promise.race([runner.run(call), deadline])) as never);
     body = binary ? encodeReply(runner.method.output, result) : Buffer.from(encodeJson(runner.method.output, result));
     if (body.byteLength > o.maxMessageBytes) throw new ConnectError(`the response is larger than ${o.maxMessageBytes} bytes`, Code.ResourceExhausted);

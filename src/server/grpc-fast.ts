@@ -18,7 +18,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { encodeReply } from "./encode-once.js";
 import { createMessage } from "./proto-create.js";
-import { CallCancel, callHeaders, clientDeadline, type Call, type MethodRunner } from "./pipeline.js";
+import { CallCancel, callHeaders, clientCancelled, clientDeadline, TransportCall, type Call, type MethodRunner } from "./pipeline.js";
 
 const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?(;|$)/i;
 
@@ -183,7 +183,7 @@ function decodeRequest(body: Buffer, schema: DescMessage, encoding: string | und
 async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, runner: MethodRunner, o: FastPathOptions): Promise<void> {
   const exchange = new Exchange(stream);
   const cancel = new CallCancel();
-  const onClose = () => cancel.abort(new ConnectError("the client cancelled the call", Code.Canceled));
+  const onClose = () => cancel.abort(clientCancelled());
   stream.once("close", onClose);
   stream.on("error", () => undefined); // a reset stream is reported through "close"
   let client: ReturnType<typeof clientDeadline> | undefined;
@@ -197,19 +197,14 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
     const body = await Promise.race([readBody(stream, o.maxMessageBytes), deadline]);
     const encoding = headers["grpc-encoding"];
     const message = decodeRequest(body, runner.method.input, typeof encoding === "string" ? encoding : undefined, o.maxMessageBytes);
-    call = {
-      method: runner.method,
-      header: callHeaders(headers),
+    call = new TransportCall(
+      runner.method,
+      callHeaders(headers),
       message,
-      // Made only if something reads it (CallCancel): a plain Get never does.
-      get signal() {
-        return cancel.signal;
-      },
+      stream.session?.socket?.remoteAddress ?? "",
       cancel,
-      principal: undefined,
-      peer: stream.session?.socket?.remoteAddress ?? "",
-      ...(timeout.timeoutMs === undefined ? {} : { deadline: started + timeout.timeoutMs }),
-    };
+      timeout.timeoutMs === undefined ? undefined : started + timeout.timeoutMs,
+    );
     const result = await Promise.race([runner.run(call), deadline]);
     if (runner.method.methodKind === "unary") {
       await exchange.send(encodeResponse(runner.method.output, result, o.maxMessageBytes));

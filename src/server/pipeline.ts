@@ -232,6 +232,33 @@ export class CallCancel {
   }
 }
 
+/** The reason a fast path cancels a call with when its client goes away. */
+export function clientCancelled(): ConnectError {
+  return new ConnectError("the client cancelled the call", Code.Canceled);
+}
+
+/** A call a fast path serves: its `signal` is its CallCancel's, made only if something reads it
+ * (a plain GetCustomer never does). */
+export class TransportCall implements Call {
+  principal: Principal | undefined = undefined;
+  deadline?: number;
+
+  constructor(
+    readonly method: DescMethod,
+    readonly header: CallHeaders,
+    readonly message: Message,
+    readonly peer: string,
+    readonly cancel: CallCancel,
+    deadline: number | undefined,
+  ) {
+    if (deadline !== undefined) this.deadline = deadline;
+  }
+
+  get signal(): AbortSignal {
+    return this.cancel.signal;
+  }
+}
+
 /**
  * The client's own deadline (grpc-timeout / connect-timeout-ms) for a call a transport serves:
  * `expired` rejects with DEADLINE_EXCEEDED and `cancel` is aborted once `timeoutMs` passed

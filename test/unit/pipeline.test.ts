@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CallCancel, callHeaders, compose, type Call, type Middleware } from "../../src/server/pipeline.js";
+import { CallCancel, callHeaders, compose, TransportCall, type Call, type Middleware } from "../../src/server/pipeline.js";
 import { deadlineMiddleware } from "../../src/server/deadline.js";
 import { AppError } from "../../src/errors.js";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -50,13 +50,7 @@ describe("deadline middleware", () => {
   /** A fast-path call: its signal is its CallCancel's, made when read. */
   const fastCall = (cancel: CallCancel): Call => {
     const c = call();
-    return {
-      ...c,
-      get signal() {
-        return cancel.signal;
-      },
-      cancel,
-    };
+    return new TransportCall(c.method, c.header, c.message, c.peer, cancel, undefined);
   };
 
   it("with the transport's cancel (fast paths): cancels it at the ceiling (no signal of its own) and still ends with DEADLINE_EXCEEDED", async () => {

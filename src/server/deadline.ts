@@ -17,21 +17,15 @@ export function deadlineMiddleware(maxMs: number): Middleware {
     const expired = new Promise<never>((_, reject) => (expire = reject));
     const transportEnded = (reason: unknown) =>
       expire(reason instanceof ConnectError ? reason : new ConnectError("the call's deadline passed or it was cancelled", Code.Canceled));
-    const serverMaximum = () => new AppError("DEADLINE_EXCEEDED", `the call exceeded the server's maximum of ${maxMs} ms`, { reason: "DEADLINE_EXCEEDED" });
-    const timeout = () => new DOMException("the server's maximum call duration passed", "TimeoutError");
-    let ceiling: NodeJS.Timeout;
+    // What aborts the call's signal at the ceiling, and stops following the transport's.
+    let abort: (reason: unknown) => void;
     let stopListening: () => void;
     const cancel = call.cancel;
     if (cancel !== undefined) {
       // The fast paths: the transport's own cancellation, no AbortController of ours (one timer
       // and one plain listener per call).
       stopListening = cancel.onAbort(transportEnded);
-      ceiling = setTimeout(() => {
-        // The outcome first: cancelling runs transportEnded at once, and the first rejection
-        // is the one the call ends with.
-        expire(serverMaximum());
-        cancel.abort(timeout());
-      }, maxMs);
+      abort = (reason) => cancel.abort(reason);
     } else {
       // connect-node's calls: a controller of ours follows the transport's signal and the
       // ceiling (cheaper than AbortSignal.timeout + AbortSignal.any, whose weakly held signals
@@ -42,15 +36,18 @@ export function deadlineMiddleware(maxMs: number): Middleware {
         controller.abort(transport.reason);
         transportEnded(transport.reason);
       };
-      ceiling = setTimeout(() => {
-        expire(serverMaximum());
-        controller.abort(timeout());
-      }, maxMs);
       if (transport.aborted) onTransportAbort();
       else transport.addEventListener("abort", onTransportAbort, { once: true });
       stopListening = () => transport.removeEventListener("abort", onTransportAbort);
+      abort = (reason) => controller.abort(reason);
       call.signal = controller.signal;
     }
+    const ceiling = setTimeout(() => {
+      // The outcome first: aborting the fast paths' cancel runs transportEnded at once, and the
+      // first rejection is the one the call ends with.
+      expire(new AppError("DEADLINE_EXCEEDED", `the call exceeded the server's maximum of ${maxMs} ms`, { reason: "DEADLINE_EXCEEDED" }));
+      abort(new DOMException("the server's maximum call duration passed", "TimeoutError"));
+    }, maxMs);
     // The earlier of the two bounds travels with the call: handlers pass it to every transaction
     // (db/scope.ts: statement_timeout), so a query blocked on a lock is cancelled too.
     call.deadline = Math.min(call.deadline ?? Infinity, Date.now() + maxMs);

@@ -2,6 +2,10 @@
 // lock. The call must end DEADLINE_EXCEEDED, and the service's statement must be cancelled in
 // PostgreSQL (no backend left waiting on the lock in pg_stat_activity), so the update never lands
 // once the lock is released. Repeated on 10 customers for exact counts.
+// GetCustomer's one statement (the customer_by_id function, db/scope.ts tenantCall) carries the
+// deadline as its lock_timeout, the only wait a read can have: a read behind a table lock must
+// give up with the caller too. (Here, not in `npm test`: a table lock would stall every test file
+// sharing that run's database; this suite has its own and runs one file at a time.)
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { completeIndividual } from "../support/fixtures.js";
@@ -102,5 +106,39 @@ describe("deadlines reach the database", () => {
         "updates written after the locks were released": rows.filter((r) => r.version !== 1).length,
       },
     });
+  });
+  it("a 300 ms deadline on a read behind a table lock: DEADLINE_EXCEEDED, and the read stops waiting while the lock is held", async () => {
+    const tenant = await service.createTenant();
+    const { customer } = await unary(service.clients.customers, "createCustomer", { customer: completeIndividual("GB") }, tenant.md);
+    // Warm: the API key and the tenant's data key are cached, so the read's only statement is
+    // customer_by_id.
+    expect((await unary(service.clients.customers, "getCustomer", { id: customer.id }, tenant.md)).customer.id).toBe(customer.id);
+    const waiters = async () =>
+      (
+        await query<{ n: number }>(
+          "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()",
+        )
+      )[0]!.n;
+    const holder = new pg.Client({ connectionString: service.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query("begin");
+      await holder.query("lock table customers in access exclusive mode");
+      const t0 = performance.now();
+      let outcome = "OK";
+      try {
+        await unary(service.clients.customers, "getCustomer", { id: customer.id }, tenant.md, { deadline: Date.now() + 300 });
+      } catch (err) {
+        outcome = codeName(err);
+      }
+      expect(outcome).toBe("DEADLINE_EXCEEDED");
+      expect(performance.now() - t0).toBeLessThan(3_000);
+      // The read gave up by itself while the lock is still held: no pooled connection waits on.
+      expect(await until(async () => (await waiters()) === 0, 5_000, 10)).toBeDefined();
+    } finally {
+      await holder.query("rollback");
+      await holder.end();
+    }
+    expect((await unary(service.clients.customers, "getCustomer", { id: customer.id }, tenant.md)).customer.id).toBe(customer.id);
   });
 });

@@ -48,8 +48,9 @@ import { SCENARIOS, writeReports, type BenchReport, type PointReport, type Scale
 const args = process.argv.slice(2);
 const QUICK = args.includes("--quick");
 const KEEP_DB = args.includes("--keep-db");
-/** Writes a V8 CPU profile of the service to a temporary directory (printed; open it in Chrome
- * DevTools or speedscope). Profiling slows the service: the figures of such a run are not comparable. */
+/** Writes V8 CPU profiles of the service and of the hand-written baseline to a temporary directory
+ * (printed; open them in Chrome DevTools or speedscope; the file names carry the pids the log
+ * prints). Profiling slows both: the figures of such a run are not comparable to a plain run's. */
 const PROFILE = args.includes("--profile");
 /** Extra environment of the service (its documented variables), e.g. --service-env=CUSTOMERMS_WORKERS=2
  * or --service-env=CUSTOMERMS_GRPC_FAST_PATH=false; repeatable. */
@@ -583,7 +584,7 @@ async function main(): Promise<number> {
   };
   const profileDir = join(os.tmpdir(), `customerms-bench-profile-${hex}`);
   const profileArgs = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
-  if (PROFILE) log(`profiling the service: CPU profile in ${profileDir} after the run`);
+  if (PROFILE) log(`profiling the service and the hand-written baseline: CPU profiles in ${profileDir} after the run`);
   // What `npm start` runs: its prestart build, then the start script's argv. --service-flags go
   // after the script's own flags (for V8 flags the last one given wins).
   const built = await build();
@@ -600,7 +601,7 @@ async function main(): Promise<number> {
 
   // --- Baselines -----------------------------------------------------------------------------
   const echo = spawnChild("grpc-js echo", process.execPath, ["--import", "tsx", join(benchDir, "baseline.ts"), "echo"], baseEnv);
-  const hand = spawnChild("hand-written baseline", process.execPath, ["--import", "tsx", join(benchDir, "baseline.ts"), "handwritten"], {
+  const hand = spawnChild("hand-written baseline", process.execPath, [...profileArgs, "--import", "tsx", join(benchDir, "baseline.ts"), "handwritten"], {
     ...baseEnv,
     BENCH_DATABASE_URL: serviceUrl.toString(),
     BENCH_MASTER_KEY: secrets.master,

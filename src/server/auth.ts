@@ -103,7 +103,7 @@ export function authMiddleware(audience: Audience, credentials: Credentials): Mi
     if (audience === "admin") {
       if (isAdmin(token)) {
         call.principal = { kind: "admin" };
-        return next(call);
+        return await next(call);
       }
       if ((isSession ? await sessions.authenticate(token, { deadline: call.deadline }) : await keys.authenticate(token)).ok) {
         throw new AppError("PERMISSION_DENIED", "tenant credentials cannot call TenantService; use the admin token", {
@@ -114,7 +114,7 @@ export function authMiddleware(audience: Audience, credentials: Credentials): Mi
     }
     if (isSession) {
       call.principal = await session(call, token);
-      return next(call);
+      return await next(call);
     }
     const check = await keys.authenticate(token);
     if (!check.ok) {
@@ -138,6 +138,6 @@ export function authMiddleware(audience: Audience, credentials: Credentials): Mi
       });
     }
     call.principal = check.principal;
-    return next(call);
+    return await next(call);
   };
 }

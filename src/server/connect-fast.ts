@@ -104,7 +104,6 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
   };
   res.once("close", onClose);
   const client = clientDeadline(timeoutMs, o.maxTimeoutMs, cancel);
-  const deadline = client.expired;
   let call: Call | undefined;
   const started = Date.now();
   let status = 200;
@@ -112,9 +111,9 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
   const headers: Record<string, string> = {};
   let body: Uint8Array;
   try {
-    const message = decode(runner.method.input, binary, await Promise.race([readBody(req, length), deadline]), o.jsonOptions);
+    const message = decode(runner.method.input, binary, await client.within(readBody(req, length)), o.jsonOptions);
     call = new TransportCall(runner.method, callHeaders(req.headers), message, req.socket?.remoteAddress ?? "", cancel, timeoutMs === undefined ? undefined : started + timeoutMs);
-    const result = createMessage(runner.method.output, (await Promise.race([runner.run(call), deadline])) as never);
+    const result = createMessage(runner.method.output, (await client.within(runner.run(call))) as never);
     body = binary ? encodeReply(runner.method.output, result) : Buffer.from(encodeJson(runner.method.output, result));
     if (body.byteLength > o.maxMessageBytes) throw new ConnectError(`the response is larger than ${o.maxMessageBytes} bytes`, Code.ResourceExhausted);
   } catch (err) {

@@ -18,7 +18,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { encodeReply } from "./encode-once.js";
 import { createMessage } from "./proto-create.js";
-import { CallCancel, callHeaders, clientCancelled, clientDeadline, TransportCall, type Call, type MethodRunner } from "./pipeline.js";
+import { CallCancel, callHeaders, clientCancelled, clientDeadline, TransportCall, type ClientDeadline, type Call, type MethodRunner } from "./pipeline.js";
 
 const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?(;|$)/i;
 
@@ -186,15 +186,14 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
   const onClose = () => cancel.abort(clientCancelled());
   stream.once("close", onClose);
   stream.on("error", () => undefined); // a reset stream is reported through "close"
-  let client: ReturnType<typeof clientDeadline> | undefined;
+  let client: ClientDeadline | undefined;
   let call: Call | undefined;
   const started = Date.now();
   try {
     const timeout = parseTimeout(headers["grpc-timeout"] === undefined ? null : String(headers["grpc-timeout"]), Number.MAX_SAFE_INTEGER);
     if (timeout.error) throw timeout.error;
     client = clientDeadline(timeout.timeoutMs, o.maxTimeoutMs, cancel);
-    const deadline = client.expired;
-    const body = await Promise.race([readBody(stream, o.maxMessageBytes), deadline]);
+    const body = await client.within(readBody(stream, o.maxMessageBytes));
     const encoding = headers["grpc-encoding"];
     const message = decodeRequest(body, runner.method.input, typeof encoding === "string" ? encoding : undefined, o.maxMessageBytes);
     call = new TransportCall(
@@ -205,7 +204,7 @@ async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
       cancel,
       timeout.timeoutMs === undefined ? undefined : started + timeout.timeoutMs,
     );
-    const result = await Promise.race([runner.run(call), deadline]);
+    const result = await client.within(runner.run(call));
     if (runner.method.methodKind === "unary") {
       await exchange.send(encodeResponse(runner.method.output, result, o.maxMessageBytes));
     } else {

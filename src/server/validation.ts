@@ -11,7 +11,7 @@ export function validationMiddleware(): Middleware {
   const validator = createValidator();
   return async (call, next) => {
     const result = validator.validate(call.method.input, call.message);
-    if (result.kind === "valid") return next(call);
+    if (result.kind === "valid") return await next(call);
     if (result.kind === "error") throw result.error; // a broken rule is a bug: INTERNAL, logged
     const summary = result.violations
       .map((v) => `${pathToString(v.field)}: ${v.message}`)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CallCancel, callHeaders, compose, TransportCall, type Call, type Middleware } from "../../src/server/pipeline.js";
+import { CallCancel, callHeaders, clientDeadline, compose, TransportCall, type Call, type Middleware } from "../../src/server/pipeline.js";
 import { deadlineMiddleware } from "../../src/server/deadline.js";
 import { AppError } from "../../src/errors.js";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -87,9 +87,56 @@ describe("deadline middleware", () => {
     expect((cancel as unknown as { controller?: unknown }).controller).toBeUndefined();
   });
 
+  it("a call whose transport ended before it got here fails with that reason, and its handler does not run", async () => {
+    const cancel = new CallCancel();
+    const reason = new ConnectError("the client cancelled the call", Code.Canceled);
+    cancel.abort(reason);
+    let ran = false;
+    const run = compose([deadlineMiddleware(10_000)], async () => {
+      ran = true;
+      return "done";
+    });
+    expect(await run(fastCall(cancel)).catch((e: unknown) => e)).toBe(reason);
+    expect(ran).toBe(false);
+    // connect-node's calls: an already aborted signal, the same outcome.
+    const controller = new AbortController();
+    controller.abort(reason);
+    const plain = { ...call(), signal: controller.signal };
+    expect(await run(plain).catch((e: unknown) => e)).toBe(reason);
+    expect(ran).toBe(false);
+  });
+
+  it("a next step that throws instead of rejecting fails the call with that error, and clears the ceiling", async () => {
+    const cancel = new CallCancel();
+    const boom = new Error("thrown synchronously");
+    const run = compose([deadlineMiddleware(10_000)], () => {
+      throw boom;
+    });
+    expect(await run(fastCall(cancel)).catch((e: unknown) => e)).toBe(boom);
+    expect((cancel as unknown as { listeners?: unknown[] }).listeners).toEqual([]);
+  });
+
   it("passes a fast call through untouched", async () => {
     const run = compose([deadlineMiddleware(1_000)], async () => "done");
     await expect(run(call())).resolves.toBe("done");
+  });
+});
+
+describe("clientDeadline (the fast paths' client deadline)", () => {
+  it("without a client timeout, `within` is the work itself: no race, no timer", async () => {
+    const work = Promise.resolve("done");
+    const client = clientDeadline(undefined, 1_000, new CallCancel());
+    expect(client.within(work)).toBe(work);
+    client.clear();
+  });
+
+  it("with one, `within` fails with DEADLINE_EXCEEDED once it passed and cancels the call", async () => {
+    const cancel = new CallCancel();
+    const client = clientDeadline(20, 1_000, cancel);
+    const err = await client.within(new Promise(() => undefined)).catch((e: unknown) => e);
+    expect((err as ConnectError).code).toBe(Code.DeadlineExceeded);
+    expect(cancel.reason).toBe(err);
+    client.clear();
   });
 });
 

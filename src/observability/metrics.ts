@@ -18,22 +18,14 @@ export interface MetricSources {
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly rpcs: Counter<"service" | "method" | "code">;
-  private readonly latency: Histogram<"service" | "method">;
   private readonly lag: Histogram;
   readonly streamsOpen: Gauge;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "customerms_" });
-    this.rpcs = new Counter({ name: "customerms_rpc_total", help: "RPCs handled, by outcome code", labelNames: ["service", "method", "code"], registers });
-    this.latency = new Histogram({
-      name: "customerms_rpc_duration_seconds",
-      help: "RPC latency in the server (unary: whole call; streams: until the first message)",
-      labelNames: ["service", "method"],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
+    this.registry.registerMetric(this.rpcTotal as unknown as Counter);
+    this.registry.registerMetric(this.rpcLatency as unknown as Histogram);
     this.lag = new Histogram({
       name: "customerms_event_stream_lag_seconds",
       help: "Time from an event's commit to its delivery on a WatchCustomerEvents stream",
@@ -65,19 +57,27 @@ export class Metrics {
     });
   }
 
-  /** Label children by "service/method/code": prom-client hashes and checks the labels on every
-   * inc/observe otherwise (measured per RPC). */
-  private readonly children = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
+  /** Per-RPC counts and latencies, kept in plain numbers and rendered at scrape time: prom-client's
+   * Counter and Histogram validate and hash the labels on every inc/observe, even on a labelled
+   * child (≈ 2 % of a GetCustomer's CPU in a profile); these cost an array index. */
+  private readonly rpcTotal = new RpcCounter("customerms_rpc_total", "RPCs handled, by outcome code");
+  private readonly rpcLatency = new RpcHistogram(
+    "customerms_rpc_duration_seconds",
+    "RPC latency in the server (unary: whole call; streams: until the first message)",
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  );
+  /** Series by "service/method/code" (the counter) and by "service/method" (the histogram). */
+  private readonly children = new Map<string, { count: CounterSeries; latency: HistogramSeries }>();
 
   rpc(service: string, method: string, code: string, seconds: number): void {
     const key = `${service}/${method}/${code}`;
     let child = this.children.get(key);
     if (child === undefined) {
-      child = { count: this.rpcs.labels({ service, method, code }), latency: this.latency.labels({ service, method }) };
+      child = { count: this.rpcTotal.series({ service, method, code }), latency: this.rpcLatency.series({ service, method }) };
       this.children.set(key, child);
     }
-    child.count.inc();
-    child.latency.observe(seconds);
+    child.count.value += 1;
+    this.rpcLatency.observe(child.latency, seconds);
   }
 
   eventDelivered(eventTime: Date): void {
@@ -86,5 +86,105 @@ export class Metrics {
 
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+// --- Per-RPC metrics without prom-client's per-observation label handling -------------------
+
+type Labels = Readonly<Record<string, string>>;
+interface CounterSeries {
+  readonly labels: Labels;
+  value: number;
+}
+interface HistogramSeries {
+  readonly labels: Labels;
+  /** Observations per bucket (not cumulative); the last is above every bound (+Inf). */
+  readonly counts: number[];
+  sum: number;
+  count: number;
+}
+/** What prom-client's Registry reads of a metric (Registry.getMetricsAsString/getMetricsAsJSON). */
+interface Rendered {
+  name: string;
+  help: string;
+  type: "counter" | "histogram";
+  aggregator: "sum";
+  values: Array<{ labels: Record<string, string | number>; value: number; metricName?: string }>;
+}
+const labelKey = (labels: Labels) => JSON.stringify(Object.entries(labels));
+
+/** A counter registered with a prom-client Registry as a metric of its own (same text output). */
+class RpcCounter {
+  readonly type = "counter";
+  readonly aggregator = "sum";
+  private readonly all = new Map<string, CounterSeries>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+
+  series(labels: Labels): CounterSeries {
+    const key = labelKey(labels);
+    let s = this.all.get(key);
+    if (s === undefined) this.all.set(key, (s = { labels, value: 0 }));
+    return s;
+  }
+
+  async get(): Promise<Rendered> {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.all.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })) };
+  }
+
+  reset(): void {
+    this.all.clear();
+  }
+}
+
+/** A histogram in the same form as prom-client's: cumulative `_bucket{le}` lines, `le` first, then
+ * `_sum` and `_count`. */
+class RpcHistogram {
+  readonly type = "histogram";
+  readonly aggregator = "sum";
+  private readonly all = new Map<string, HistogramSeries>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+  ) {}
+
+  series(labels: Labels): HistogramSeries {
+    const key = labelKey(labels);
+    let s = this.all.get(key);
+    if (s === undefined) this.all.set(key, (s = { labels, counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 }));
+    return s;
+  }
+
+  observe(s: HistogramSeries, value: number): void {
+    if (!Number.isFinite(value)) return;
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]!) i++;
+    s.counts[i]! += 1;
+    s.sum += value;
+    s.count += 1;
+  }
+
+  async get(): Promise<Rendered> {
+    const values: Rendered["values"] = [];
+    for (const s of this.all.values()) {
+      let cumulative = 0;
+      this.bounds.forEach((le, i) => {
+        cumulative += s.counts[i]!;
+        values.push({ labels: { le, ...s.labels }, value: cumulative, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { le: "+Inf", ...s.labels }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.all.clear();
   }
 }

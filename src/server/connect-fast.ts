@@ -109,13 +109,17 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
   let status = 200;
   let contentType = binary ? "application/proto" : "application/json";
   const headers: Record<string, string> = {};
-  let body: Uint8Array;
+  // A JSON reply stays a string: node:http writes it with the head in one piece (a Buffer copy of
+  // it cost ≈ 1.3 µs per GetCustomer).
+  let body: Uint8Array | string;
+  let bodyBytes: number;
   try {
     const message = decode(runner.method.input, binary, await client.within(readBody(req, length)), o.jsonOptions);
     call = new TransportCall(runner.method, callHeaders(req.headers), message, req.socket?.remoteAddress ?? "", cancel, timeoutMs === undefined ? undefined : started + timeoutMs);
     const result = createMessage(runner.method.output, (await client.within(runner.run(call))) as never);
-    body = binary ? encodeReply(runner.method.output, result) : Buffer.from(encodeJson(runner.method.output, result));
-    if (body.byteLength > o.maxMessageBytes) throw new ConnectError(`the response is larger than ${o.maxMessageBytes} bytes`, Code.ResourceExhausted);
+    body = binary ? encodeReply(runner.method.output, result) : encodeJson(runner.method.output, result);
+    bodyBytes = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+    if (bodyBytes > o.maxMessageBytes) throw new ConnectError(`the response is larger than ${o.maxMessageBytes} bytes`, Code.ResourceExhausted);
   } catch (err) {
     const error = o.toConnectError(err, call);
     status = codeToHttpStatus(error.code);
@@ -124,13 +128,14 @@ async function serve(req: Req, res: Res, runner: MethodRunner, binary: boolean, 
       headers[key] = value;
     });
     body = errorToJsonBytes(error, {});
+    bodyBytes = body.byteLength;
   } finally {
     client.clear();
     res.off("close", onClose);
   }
   if (res.destroyed || res.writableEnded) return;
   headers["content-type"] = contentType;
-  headers["content-length"] = String(body.byteLength);
+  headers["content-length"] = String(bodyBytes);
   (res as ServerResponse).writeHead(status, headers);
   res.end(body);
 }

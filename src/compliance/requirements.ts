@@ -123,16 +123,40 @@ function byField(a: Requirement, b: Requirement): number {
   return a.field < b.field ? -1 : a.field > b.field ? 1 : 0;
 }
 
-/** Drops requirements whose ancestor path is itself due ("address" covers "address.postal_code"). */
-function withoutCovered(list: Requirement[], covering: ReadonlySet<string>): Requirement[] {
-  return list.filter((r) => {
-    const parts = r.field.split(".");
-    for (let n = 1; n < parts.length; n++) {
-      if (covering.has(parts.slice(0, n).join("."))) return false;
-    }
-    return true;
-  });
+/** The proper ancestors of a path ("address.postal_code" -> ["address"]), computed once per path. */
+const ANCESTORS = new Map<string, readonly string[]>();
+function ancestorsOf(path: string): readonly string[] {
+  let list = ANCESTORS.get(path);
+  if (list === undefined) {
+    const parts = path.split(".");
+    list = parts.slice(1).map((_, n) => parts.slice(0, n + 1).join("."));
+    ANCESTORS.set(path, list);
+  }
+  return list;
 }
+
+/** Drops requirements whose ancestor path is itself due ("address" covers "address.postal_code"). */
+function withoutCovered(list: Requirement[], covering: ReadonlySet<string> | ReadonlyMap<string, unknown>): Requirement[] {
+  return list.filter((r) => !ancestorsOf(r.field).some((a) => covering.has(a)));
+}
+
+/**
+ * Requirements are immutable: each distinct one (a field, its reason and its description) is
+ * built once and shared by every evaluation, instead of formatting its description on every read
+ * (evaluateRequirements runs on every GetCustomer and for each customer of a List page).
+ */
+const SHARED = new Map<string, Requirement>();
+function shared(field: string, reason: RequirementReason, description: () => string, key: string): Requirement {
+  let r = SHARED.get(key);
+  if (r === undefined) {
+    r = Object.freeze({ field: field as RequirementPath, reason, description: description() });
+    SHARED.set(key, r);
+  }
+  return r;
+}
+const EMAIL_NOT_VERIFIED = Object.freeze<Requirement>({ field: "email", reason: "EMAIL_NOT_VERIFIED", description: "verify the email address" });
+const PHONE_MISSING = Object.freeze<Requirement>({ field: "phone_number", reason: "PHONE_NOT_VERIFIED", description: "add a phone number and verify it" });
+const PHONE_NOT_VERIFIED = Object.freeze<Requirement>({ field: "phone_number", reason: "PHONE_NOT_VERIFIED", description: "verify the phone number" });
 
 /**
  * What the customer still has to provide.
@@ -147,8 +171,10 @@ function withoutCovered(list: Requirement[], covering: ReadonlySet<string>): Req
  * A country without rules yields only the contact and tenant requirements. Unknown paths are
  * ignored (tenant configuration validates them with isRequirementPath).
  * `now` is accepted for rules that start on a date; no current rule depends on it.
+ * `eventually: false` leaves eventuallyDue empty, for readers that only show what is currently due
+ * (a customer's missing_requirements).
  */
-export function evaluateRequirements(customer: Customer, tenantRequired: readonly RequirementPath[], now: Date): Requirements {
+export function evaluateRequirements(customer: Customer, tenantRequired: readonly RequirementPath[], now: Date, options?: { eventually?: boolean }): Requirements {
   void now;
   const type = customer.profile.kind;
   const current = new Map<string, Requirement>();
@@ -160,16 +186,9 @@ export function evaluateRequirements(customer: Customer, tenantRequired: readonl
     return s !== undefined && (s.holder === null || s.holder === type) && s.missing(customer) ? s : undefined;
   };
 
-  if (!customer.emailVerified) {
-    add(current, { field: "email", reason: "EMAIL_NOT_VERIFIED", description: "verify the email address" });
-  }
-  if (customer.phoneNumber === null || blank(customer.phoneNumber) || !customer.phoneVerified) {
-    add(current, {
-      field: "phone_number",
-      reason: "PHONE_NOT_VERIFIED",
-      description: customer.phoneNumber === null || blank(customer.phoneNumber) ? "add a phone number and verify it" : "verify the phone number",
-    });
-  }
+  if (!customer.emailVerified) add(current, EMAIL_NOT_VERIFIED);
+  if (customer.phoneNumber === null || blank(customer.phoneNumber)) add(current, PHONE_MISSING);
+  else if (!customer.phoneVerified) add(current, PHONE_NOT_VERIFIED);
 
   const rules = rulesFor(customer.countryCode);
   const eventual = new Map<string, Requirement>();
@@ -179,31 +198,33 @@ export function evaluateRequirements(customer: Customer, tenantRequired: readonl
     for (const path of own.required) {
       const s = due(path);
       if (s !== undefined) {
-        add(current, { field: path, reason: "FIELD_REQUIRED_BY_COUNTRY", description: `${rules.name} requires ${s.label} for ${who} customers` });
+        add(current, shared(path, "FIELD_REQUIRED_BY_COUNTRY", () => `${rules.name} requires ${s.label} for ${who} customers`, `country:${customer.countryCode}:${who}:${path}`));
       }
     }
     if (customer.profile.kind === "business" && rules.business.required.includes(REPRESENTATIVES) && customer.profile.representatives.length > 0) {
       const problem = beneficialOwnerProblem(customer.profile, rules.business.beneficialOwnerThresholdBasisPoints);
       if (problem !== null) add(current, { field: REPRESENTATIVES, reason: "BENEFICIAL_OWNER_REQUIRED", description: problem });
     }
-    for (const path of own.eventuallyDue) {
-      const s = due(path);
-      if (s !== undefined) {
-        add(eventual, { field: path, reason: "FIELD_REQUIRED_BY_COUNTRY", description: `${rules.name} will require ${s.label} for ${who} customers` });
+    if (options?.eventually !== false) {
+      for (const path of own.eventuallyDue) {
+        const s = due(path);
+        if (s !== undefined) {
+          add(eventual, shared(path, "FIELD_REQUIRED_BY_COUNTRY", () => `${rules.name} will require ${s.label} for ${who} customers`, `eventually:${customer.countryCode}:${who}:${path}`));
+        }
       }
     }
   }
 
   for (const path of tenantRequired) {
     const s = due(path);
-    if (s !== undefined) add(current, { field: path, reason: "FIELD_REQUIRED_BY_TENANT", description: `the tenant requires ${s.label}` });
+    if (s !== undefined) add(current, shared(path, "FIELD_REQUIRED_BY_TENANT", () => `the tenant requires ${s.label}`, `tenant:${path}`));
   }
 
-  const currentFields = new Set(current.keys());
-  const currentlyDue = withoutCovered([...current.values()], currentFields).sort(byField);
+  const currentlyDue = withoutCovered([...current.values()], current).sort(byField);
+  if (eventual.size === 0) return { currentlyDue, eventuallyDue: [] };
   const eventuallyDue = withoutCovered(
-    [...eventual.values()].filter((r) => !currentFields.has(r.field)),
-    new Set([...currentFields, ...eventual.keys()]),
+    [...eventual.values()].filter((r) => !current.has(r.field)),
+    new Set([...current.keys(), ...eventual.keys()]),
   ).sort(byField);
   return { currentlyDue, eventuallyDue };
 }

@@ -97,7 +97,8 @@ export async function toProto(customers: CustomerService, c: Customer, em?: Enti
 /** toProto for any number of one tenant's customers (a ListCustomers page): the tenant's
  * settings read once, and not at all when every customer is closed (nothing is due then). */
 async function toProtos(customers: CustomerService, tenantId: string, list: readonly Customer[], em?: EntityManager): Promise<PbCustomer[]> {
-  const requirements = list.some((c) => c.status !== "closed") ? await customers.requirementsOf(tenantId, em) : undefined;
+  // missing_requirements is what is currently due: the eventual list is not evaluated.
+  const requirements = list.some((c) => c.status !== "closed") ? await customers.requirementsOf(tenantId, em, { eventually: false }) : undefined;
   return list.map((c) => customerToProto(c, c.status === "closed" || requirements === undefined ? [] : requirements(c).currentlyDue.map((r) => r.field)));
 }
 

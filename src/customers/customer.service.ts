@@ -146,10 +146,10 @@ export class CustomerService {
 
   /** `requirements` for any number of one tenant's customers, its settings read once (a
    * ListCustomers page: one awaited settings lookup per page instead of one per customer). */
-  async requirementsOf(tenantId: string, em?: EntityManager): Promise<(c: Customer) => Requirements> {
+  async requirementsOf(tenantId: string, em?: EntityManager, options?: { eventually?: boolean }): Promise<(c: Customer) => Requirements> {
     const settings = (await this.tenants.profile(tenantId, em)).settings;
     const now = this.now();
-    return (c) => evaluateRequirements(c, settings.requiredFields ?? [], now);
+    return (c) => evaluateRequirements(c, settings.requiredFields ?? [], now, options);
   }
 
   list(em: EntityManager, tenantId: string, filter: CustomerFilter, limit: number, after?: CustomerCursor): Promise<Customer[]> {

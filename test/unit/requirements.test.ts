@@ -179,6 +179,22 @@ describe.each(CASES)("%s %s", (country, type) => {
     );
   });
 
+  it("with eventually: false, the same currentlyDue (descriptions included) and no eventual list, whatever is removed", () => {
+    const paths = [...new Set([...own.required, ...own.eventuallyDue])];
+    fc.assert(
+      fc.property(fc.subarray(paths), fc.subarray(["external_id", "address.line2", "individual.middle_name", "business.website"] as const), fc.boolean(), (removed, tenant, verified) => {
+        const c = { ...removed.reduce(without, customer), emailVerified: verified, phoneVerified: verified };
+        const full = evaluateRequirements(c, tenant, NOW);
+        const current = evaluateRequirements(c, tenant, NOW, { eventually: false });
+        expect(current.currentlyDue).toEqual(full.currentlyDue);
+        expect(current.eventuallyDue).toEqual([]);
+        // Shared requirement objects: evaluating again gives equal lists, and they cannot be changed.
+        expect(evaluateRequirements(c, tenant, NOW)).toEqual(full);
+        for (const r of full.currentlyDue) expect(Object.isFrozen(r) || r.reason === "BENEFICIAL_OWNER_REQUIRED").toBe(true);
+      }),
+    );
+  });
+
   it("tenant-required paths of the customer's own type add FIELD_REQUIRED_BY_TENANT; the other type's are ignored", () => {
     const mine = type === "individual" ? "individual.middle_name" : "business.website";
     const theirs = type === "individual" ? "business.website" : "individual.middle_name";

@@ -163,7 +163,9 @@ export function createScopes(orm: MikroORM): Scopes {
     try {
       return await work(connection, client);
     } finally {
-      await client.releaseConnection(connection);
+      // Synchronous in knex (tarn's release); its promise is always resolved: not awaited, one
+      // microtask turn less per statement.
+      void client.releaseConnection(connection);
     }
   };
   /**

@@ -66,8 +66,9 @@ function readBody(req: Req, length: number): Promise<Buffer> {
       size += chunk.length;
       chunks.push(chunk);
     };
+    // Listeners stay after the end (the request is done with; a late error or abort settles
+    // nothing): removing four of them on every call showed in the profile.
     const onEnd = () => {
-      cleanup();
       if (size !== length) reject(new ConnectError(`the body has ${size} bytes, content-length says ${length}`, Code.InvalidArgument));
       else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };

@@ -53,11 +53,14 @@ interface TarnPool {
   numPendingAcquires(): number;
 }
 
-/** knex's tarn pool behind MikroORM (undefined before the first connection). */
+/** knex's tarn pool behind MikroORM (undefined before the first connection). The connections
+ * the scopes keep warm between statements are idle, though tarn counts them as used. */
 function knexPoolStats(database: Database): PoolStats | undefined {
   const knex = (database.orm.em.getConnection() as unknown as { getKnex(): { client: { pool?: TarnPool } } }).getKnex();
   const pool = knex.client.pool;
-  return pool ? { used: pool.numUsed(), free: pool.numFree(), pendingAcquires: pool.numPendingAcquires() } : undefined;
+  if (!pool) return undefined;
+  const warm = database.scopes.warmConnections();
+  return { used: pool.numUsed() - warm, free: pool.numFree() + warm, pendingAcquires: pool.numPendingAcquires() };
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {

@@ -99,9 +99,10 @@ export async function openDatabase(config: Config, log?: OrmLog, options: { migr
       throw new DatabaseRoleError(`DATABASE_URL connects as "${facts.name}", which is not a member of ${APP_ROLE}: GRANT ${APP_ROLE} TO "${facts.name}"`);
     }
     const service = orm;
+    const scopes = createScopes(service);
     return {
       orm: service,
-      scopes: createScopes(service),
+      scopes,
       kind: embedded ? "embedded" : "postgresql",
       url,
       role: { name: facts.name, via },
@@ -118,6 +119,7 @@ export async function openDatabase(config: Config, log?: OrmLog, options: { migr
         }
       },
       async close() {
+        scopes.close();
         await service.close(true);
         await embedded?.close();
       },

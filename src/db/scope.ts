@@ -12,6 +12,7 @@ import type { EntityManager, MikroORM, Transaction } from "@mikro-orm/postgresql
 import pg from "pg";
 import { AppError } from "../errors.js";
 import { literal as lit, type Statement } from "./sql.js";
+import { WarmPool, type KnexPoolClient, type PoolConnection } from "./warm-pool.js";
 
 /** Runs `work` in one transaction of a fixed scope; commits on success, rolls back on error. */
 export type Transact = <T>(work: (em: EntityManager) => Promise<T>) => Promise<T>;
@@ -123,6 +124,12 @@ export interface Scopes {
    * left of `deadline` in ms ('' without one). Returns the statement's rows.
    */
   tenantCall<R>(statement: Statement, values: readonly unknown[], deadline?: number): Promise<R[]>;
+  /** Connections kept checked out between statements (db/warm-pool.ts): idle, though the pool
+   * counts them as used. */
+  warmConnections(): number;
+  /** Returns the kept connections to the pool and keeps none from now on (before closing it;
+   * destroying the pool does this too). */
+  close(): void;
 }
 
 interface PooledClient {
@@ -156,16 +163,19 @@ export function createScopes(orm: MikroORM): Scopes {
   let knex: KnexClient | undefined;
   const knexClient = (): KnexClient =>
     (knex ??= (orm.em.getConnection() as unknown as { getKnex(): { client: KnexClient } }).getKnex().client);
-  /** `work` on a connection of the pool, released to it whatever happens. */
+  const warm = new WarmPool<PooledClient & PoolConnection>(knexClient as () => KnexClient & KnexPoolClient<PooledClient>);
+  /** `work` on a connection of the pool (a warm one when there is one, see warm-pool.ts), given
+   * back whatever happens: kept warm after a success, to knex's pool after a failure. */
   const pooled = async <T>(work: (connection: PooledClient, client: KnexClient) => Promise<T>): Promise<T> => {
     const client = knexClient();
-    const connection = await client.acquireConnection();
+    const connection = await warm.acquire();
+    let healthy = false;
     try {
-      return await work(connection, client);
+      const result = await work(connection, client);
+      healthy = true;
+      return result;
     } finally {
-      // Synchronous in knex (tarn's release); its promise is always resolved: not awaited, one
-      // microtask turn less per statement.
-      void client.releaseConnection(connection);
+      warm.release(connection, healthy);
     }
   };
   /**
@@ -204,6 +214,8 @@ export function createScopes(orm: MikroORM): Scopes {
     return left === undefined ? "" : `, set_config('statement_timeout', ${lit(String(left))}, true)`;
   };
   return {
+    warmConnections: () => warm.size,
+    close: () => warm.close(),
     async tenantRead<R>(tenantId: string, statement: (lit: (value: string) => string) => string, deadline?: number): Promise<R[]> {
       const text = `begin read only; select set_config('app.tenant_id', ${lit(tenantId)}, true)${timeoutLiteral(deadline)}; ${statement(lit)}; commit`;
       return pooled(async (connection) => {

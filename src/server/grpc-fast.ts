@@ -130,12 +130,16 @@ function readBody(stream: http2.ServerHttp2Stream, limit: number): Promise<Buffe
       }
       chunks.push(chunk);
     };
-    // Listeners stay after the end (the stream's later close settles nothing): removing them on
-    // every call showed in the profile.
+    // Listeners stay after the end (removing them on every call showed in the profile); the
+    // stream's later close then settles nothing and builds no error (a ConnectError's stack
+    // trace cost ≈ 25 µs per UpdateCustomer in a profile).
+    let ended = false;
     const onEnd = () => {
+      ended = true;
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const onClose = () => {
+      if (ended) return;
       cleanup();
       reject(new ConnectError("the client closed the stream", Code.Canceled));
     };

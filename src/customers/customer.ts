@@ -431,13 +431,15 @@ export function changedFields(before: Customer, after: Customer): string[] {
   const out: string[] = [];
   const top = ["email", "phoneNumber", "countryCode", "address", "externalId", "metadata"] as const;
   const snake: Record<string, string> = { phoneNumber: "phone_number", countryCode: "country_code", externalId: "external_id" };
+  // The same value (unchanged fields are carried over by reference) needs no canonical form:
+  // building two per field showed in the UpdateCustomer profile.
   for (const k of top) {
-    if (canonical(before[k]) !== canonical(after[k])) out.push(snake[k] ?? k);
+    if (before[k] !== after[k] && canonical(before[k]) !== canonical(after[k])) out.push(snake[k] ?? k);
   }
   const bp = before.profile as unknown as Record<string, unknown>;
   const ap = after.profile as unknown as Record<string, unknown>;
   for (const k of Object.keys(ap)) {
-    if (k !== "kind" && canonical(bp[k]) !== canonical(ap[k])) {
+    if (k !== "kind" && bp[k] !== ap[k] && canonical(bp[k]) !== canonical(ap[k])) {
       out.push(`${after.type}.${k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`)}`);
     }
   }

@@ -113,26 +113,24 @@ interface Rendered {
 }
 const labelKey = (labels: Labels) => JSON.stringify(Object.entries(labels));
 
-/** A counter registered with a prom-client Registry as a metric of its own (same text output). */
-class RpcCounter {
-  readonly type = "counter";
+/** Series by their labels, registered with a prom-client Registry as a metric of its own. */
+abstract class SeriesMetric<S extends { readonly labels: Labels }> {
   readonly aggregator = "sum";
-  private readonly all = new Map<string, CounterSeries>();
+  protected readonly all = new Map<string, S>();
 
   constructor(
     readonly name: string,
     readonly help: string,
+    readonly type: Rendered["type"],
   ) {}
 
-  series(labels: Labels): CounterSeries {
+  protected abstract make(labels: Labels): S;
+
+  series(labels: Labels): S {
     const key = labelKey(labels);
     let s = this.all.get(key);
-    if (s === undefined) this.all.set(key, (s = { labels, value: 0 }));
+    if (s === undefined) this.all.set(key, (s = this.make(labels)));
     return s;
-  }
-
-  async get(): Promise<Rendered> {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.all.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })) };
   }
 
   reset(): void {
@@ -140,24 +138,34 @@ class RpcCounter {
   }
 }
 
+/** A counter (same text output as prom-client's Counter). */
+class RpcCounter extends SeriesMetric<CounterSeries> {
+  constructor(name: string, help: string) {
+    super(name, help, "counter");
+  }
+
+  protected make(labels: Labels): CounterSeries {
+    return { labels, value: 0 };
+  }
+
+  async get(): Promise<Rendered> {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.all.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })) };
+  }
+}
+
 /** A histogram in the same form as prom-client's: cumulative `_bucket{le}` lines, `le` first, then
  * `_sum` and `_count`. */
-class RpcHistogram {
-  readonly type = "histogram";
-  readonly aggregator = "sum";
-  private readonly all = new Map<string, HistogramSeries>();
-
+class RpcHistogram extends SeriesMetric<HistogramSeries> {
   constructor(
-    readonly name: string,
-    readonly help: string,
+    name: string,
+    help: string,
     private readonly bounds: readonly number[],
-  ) {}
+  ) {
+    super(name, help, "histogram");
+  }
 
-  series(labels: Labels): HistogramSeries {
-    const key = labelKey(labels);
-    let s = this.all.get(key);
-    if (s === undefined) this.all.set(key, (s = { labels, counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 }));
-    return s;
+  protected make(labels: Labels): HistogramSeries {
+    return { labels, counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 };
   }
 
   observe(s: HistogramSeries, value: number): void {
@@ -182,9 +190,5 @@ class RpcHistogram {
       values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-
-  reset(): void {
-    this.all.clear();
   }
 }

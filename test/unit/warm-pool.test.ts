@@ -7,7 +7,8 @@ interface Conn extends PoolConnection {
   readonly n: number;
 }
 
-function fakeClient() {
+/** A WarmPool over a stand-in for knex's client and tarn: what it acquired and released. */
+function fakeWarmPool() {
   const listeners = new Map<string, Array<() => void>>();
   let next = 0;
   const state = { pending: 0, acquired: 0, released: [] as number[] };
@@ -26,7 +27,7 @@ function fakeClient() {
     },
   };
   const emit = (event: string) => listeners.get(event)?.forEach((l) => l());
-  return { client, state, emit };
+  return { warm: new WarmPool(() => client), state, emit };
 }
 
 afterEach(() => {
@@ -35,8 +36,7 @@ afterEach(() => {
 
 describe("WarmPool", () => {
   it("keeps what is released healthy and hands it out again, last in first out, before asking the pool", async () => {
-    const { client, state } = fakeClient();
-    const warm = new WarmPool(() => client);
+    const { warm, state } = fakeWarmPool();
     const a = await warm.acquire();
     const b = await warm.acquire();
     warm.release(a, true);
@@ -50,8 +50,7 @@ describe("WarmPool", () => {
   });
 
   it("returns to the pool: a connection whose work failed, and any while callers wait for the pool", async () => {
-    const { client, state } = fakeClient();
-    const warm = new WarmPool(() => client);
+    const { warm, state } = fakeWarmPool();
     const a = await warm.acquire();
     warm.release(a, false);
     const b = await warm.acquire();
@@ -63,8 +62,7 @@ describe("WarmPool", () => {
   });
 
   it("skips (and returns) a kept connection that was marked disposed", async () => {
-    const { client, state } = fakeClient();
-    const warm = new WarmPool(() => client);
+    const { warm, state } = fakeWarmPool();
     const a = await warm.acquire();
     warm.release(a, true);
     a.__knex__disposed = new Error("Connection terminated");
@@ -75,8 +73,7 @@ describe("WarmPool", () => {
   });
 
   it("gives every kept connection back when anyone else asks the pool, and keeps none once the pool is destroyed", async () => {
-    const { client, state, emit } = fakeClient();
-    const warm = new WarmPool(() => client);
+    const { warm, state, emit } = fakeWarmPool();
     const [a, b] = [await warm.acquire(), await warm.acquire()];
     warm.release(a, true);
     warm.release(b, true);
@@ -95,8 +92,7 @@ describe("WarmPool", () => {
 
   it("gives the kept connections back once no statement was made for a whole idle period", async () => {
     vi.useFakeTimers();
-    const { client, state } = fakeClient();
-    const warm = new WarmPool(() => client);
+    const { warm, state } = fakeWarmPool();
     const a = await warm.acquire();
     warm.release(a, true);
     // In use: every period sees a statement, nothing is given back.

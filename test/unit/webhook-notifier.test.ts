@@ -4,16 +4,19 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import type { VerificationMessage } from "../../src/verification/notifier.js";
 import { signWebhook, WebhookNotifier } from "../../src/verification/webhook.notifier.js";
 
 const SECRET = "whsec-test-secret";
-const message = (code: string) => ({
+const message = (code: string): VerificationMessage => ({
   tenantId: "11111111-1111-4111-8111-111111111111",
+  tenantName: "Acme",
   customerId: "22222222-2222-4222-8222-222222222222",
-  channel: "email" as const,
+  channel: "email",
   destination: "ada@example.com",
   code,
   expireTime: new Date("2026-12-07T10:00:00.000Z"),
+  sendTime: new Date("2026-12-07T09:50:00.000Z"),
 });
 
 const closers: Array<() => Promise<void>> = [];

@@ -2,7 +2,8 @@
 // own required paths, what is due now (blocks activation) and what will be due later. Plus the
 // country checks on values (postal code, phone, age, identifier types, registry number) and the
 // identifier value check run before sealing. Pure: no I/O, the clock is a parameter.
-import { getCountryCallingCode, parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js/max";
+import { getCountryCallingCode, type CountryCode } from "libphonenumber-js/max";
+import { phoneFacts } from "./phone.js";
 import { isRealDate, type Address, type CalendarDate, type Customer, type CustomerDetails, type Profile } from "../customers/customer.js";
 import type { FieldViolation } from "../errors.js";
 import { rulesFor, type RequirementPath } from "./countries.js";
@@ -278,8 +279,8 @@ export function countryViolations(details: CountryCheckSubject, now: Date): Fiel
   if (rules === undefined) return out;
 
   if (rules.phoneMustBeLocal && details.phoneNumber !== null && !blank(details.phoneNumber)) {
-    const phone = parsePhoneNumberFromString(details.phoneNumber);
-    if (phone !== undefined && phone.country !== rules.country && !phone.getPossibleCountries().includes(rules.country as CountryCode)) {
+    const phone = phoneFacts(details.phoneNumber);
+    if (phone !== undefined && phone.country !== rules.country && !phone.possibleCountries.includes(rules.country as CountryCode)) {
       out.push({
         field: "customer.phone_number",
         ruleId: "phone_number.country",

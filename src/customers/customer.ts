@@ -1,7 +1,7 @@
 // The customer domain model and its rules: registration, updates, contact verification flags,
 // lifecycle transitions, links. Pure: no protobuf, ORM, transport or crypto here (government
 // identifiers arrive already sealed by the service).
-import { parsePhoneNumberFromString } from "libphonenumber-js/max";
+import { phoneFacts } from "../compliance/phone.js";
 import { AppError, invalidArgument, type FieldViolation } from "../errors.js";
 import { allowedTransitions, nextStatus, type CustomerStatus, type LifecycleAction } from "./lifecycle.js";
 
@@ -178,8 +178,8 @@ export function checkDetails(d: CustomerDetails, now: Date, path = "customer"): 
   const out: FieldViolation[] = [];
   const today = toCalendarDate(now);
   if (d.phoneNumber !== null) {
-    const phone = parsePhoneNumberFromString(d.phoneNumber);
-    if (phone === undefined || !phone.isValid()) {
+    const phone = phoneFacts(d.phoneNumber);
+    if (phone === undefined || !phone.valid) {
       out.push({
         field: `${path}.phone_number`,
         ruleId: "phone_number.valid",

@@ -80,11 +80,12 @@ function populatedPaths(request: PbCustomer, profile: CustomerType): string[] {
   return out;
 }
 
-/** The current customer with the named paths copied from the request (unset there = cleared). */
+/** `current` with the named paths copied from the request (unset there = cleared). `current` is
+ * changed and returned: pass a message of your own (customerToProto's fresh one). The request is
+ * copied once, so nothing of it is shared with the result. */
 export function mergePaths(current: PbCustomer, request: PbCustomer, paths: readonly string[]): PbCustomer {
-  const merged = clone(CustomerSchema, current);
-  const to = reflect(CustomerSchema, merged);
-  const from = reflect(CustomerSchema, request);
+  const to = reflect(CustomerSchema, current);
+  const from = reflect(CustomerSchema, clone(CustomerSchema, request));
   for (const path of paths) {
     const [head, sub] = path.split(".") as [string, string | undefined];
     const f = field(CustomerSchema, head)!;
@@ -98,15 +99,10 @@ export function mergePaths(current: PbCustomer, request: PbCustomer, paths: read
     if (from.isSet(f)) copyField(from.get(f) as ReflectMessage, target, sf);
     else target.clear(sf);
   }
-  return merged;
+  return current;
 }
 
 function copyField(from: ReflectMessage, to: ReflectMessage, f: DescField): void {
-  if (!from.isSet(f)) {
-    to.clear(f);
-    return;
-  }
-  // Copy through a clone of the whole source message so nested messages are not shared.
-  const copy = reflect(from.desc, clone(from.desc, from.message));
-  to.set(f, copy.get(f) as never);
+  if (from.isSet(f)) to.set(f, from.get(f) as never);
+  else to.clear(f);
 }

@@ -17,8 +17,8 @@ const litOrNull = (v: string | null) => (v === null ? "null" : lit(v));
 
 /** The tenant's next number, the event and the NOTIFY as one statement (values as literals: it
  * is sent with the commit, db/scope.ts deferUntilCommit). The tenant's counter row stays locked
- * until the transaction ends: numbering = commit order. */
-function appendStatement(e: NewCustomerEvent): string {
+ * until the transaction ends: numbering = commit order. Exported for test/bench/event-numbering.ts. */
+export function appendStatement(e: NewCustomerEvent): string {
   return `with next as (
      insert into tenant_event_sequences (tenant_id, last_seq) values (${lit(e.tenantId)}, 1)
      on conflict (tenant_id) do update set last_seq = tenant_event_sequences.last_seq + 1
@@ -38,7 +38,7 @@ export class EventRepository {
    * deferUntilCommit), after every other deferred statement: the tenant's sequence row, which
    * every writer of the tenant needs, is then locked for that last statement and the commit only. */
   append(em: EntityManager, event: NewCustomerEvent): void {
-    deferUntilCommit(em, appendStatement(event), true);
+    deferUntilCommit(em, appendStatement(event), event.tenantId);
   }
 
   /** One customer's history, newest first, before `beforeSeq` when given. */

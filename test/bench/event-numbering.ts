@@ -1,0 +1,143 @@
+// `npm run bench:events -- [--clients=16] [--transactions=3000] [--rounds=2]`
+//
+// What the gapless, commit-ordered event numbering (docs/architecture.md §14) costs one tenant's
+// writes, on PostgreSQL alone: `--clients` connections, as the service's role (row-level security
+// on), run write transactions of one tenant shaped like the service's — `begin; set_config` in one
+// round trip, the request_id claim (a prepared insert), then the event append sent with the
+// `commit` — in four variants, interleaved over `--rounds`:
+//   gapless   the service's own append (src/events/event.repository.ts appendStatement): the
+//             tenant's row in tenant_event_sequences is upserted and stays locked until commit;
+//             every connection sends it as soon as its transaction gets there;
+//   admitted  the same, sent by at most LOCK_GATE_PERMITS transactions at a time, the others
+//             waiting their turn in this process (src/db/scope.ts LockGates: what the service does);
+//   sequence  the same event numbered by a plain PostgreSQL sequence (no gapless guarantee, no
+//             commit order: what a design without the per-tenant lock would pay);
+//   none      no event at all (the floor).
+// It prints transactions per second and the CPU of the PostgreSQL backends per transaction
+// (/proc, like the bench's "DB CPU"). A throwaway database, migrated as the bench does, dropped
+// at the end; every loop is bounded by --transactions.
+import { spawn } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import pg from "pg";
+import { LOCK_GATE_PERMITS, LockGates } from "../../src/db/scope.js";
+import { appendStatement } from "../../src/events/event.repository.js";
+import { clockTicks } from "./procfs.js";
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: number) => Number(args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt);
+const CLIENTS = arg("clients", 16);
+const TRANSACTIONS = arg("transactions", 3_000);
+const ROUNDS = arg("rounds", 2);
+const PG_SERVER = process.env.BENCH_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+const ROLE = "customerms_bench_service";
+const VARIANTS = ["gapless", "admitted", "sequence", "none"] as const;
+type Variant = (typeof VARIANTS)[number];
+
+const log = (m: string) => process.stdout.write(`[event-numbering] ${m}\n`);
+const lit = (s: string) => pg.escapeLiteral(s);
+
+const dbName = `cms_evnum_${randomBytes(5).toString("hex")}`;
+const admin = new pg.Client({ connectionString: PG_SERVER });
+await admin.connect();
+await admin.query(`create database ${dbName}`);
+const ownerUrl = new URL(PG_SERVER);
+ownerUrl.pathname = `/${dbName}`;
+const serviceUrl = new URL(ownerUrl.toString());
+serviceUrl.username = ROLE;
+serviceUrl.password = "";
+
+try {
+  const migrated = await new Promise<number | null>((resolve) => {
+    const env: NodeJS.ProcessEnv = { DATABASE_URL: serviceUrl.toString(), DATABASE_MIGRATION_URL: ownerUrl.toString() };
+    for (const k of ["PATH", "HOME", "LANG", "TMPDIR"]) if (process.env[k] !== undefined) env[k] = process.env[k];
+    spawn(process.execPath, ["--import", "tsx", "scripts/migrate.ts"], { env, stdio: "ignore" }).once("exit", resolve);
+  });
+  if (migrated !== 0) throw new Error("migrations failed (run `npm run migrate` against a scratch database to see why)");
+  const owner = new pg.Client({ connectionString: ownerUrl.toString() });
+  await owner.connect();
+  await owner.query(`do $$ begin
+    if not exists (select from pg_roles where rolname = '${ROLE}') then create role ${ROLE} login; end if;
+  exception when duplicate_object or unique_violation then null; end $$`);
+  await owner.query(`grant customerms_app to ${ROLE}`);
+  await owner.query("create sequence bench_event_seq start 1000000000; grant usage on sequence bench_event_seq to customerms_app");
+  await owner.end();
+
+  const tenant = randomUUID();
+  const customer = randomUUID();
+  const pool = new pg.Pool({ connectionString: serviceUrl.toString(), max: CLIENTS });
+  pool.on("error", () => undefined); // a connection dropped with the database at the end
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, () => pool.connect()));
+  const backends: number[] = [];
+  for (const c of clients) backends.push((await c.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]!.pid);
+  const backendTicks = () =>
+    backends.reduce((sum, pid) => {
+      const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      return sum + Number(f[11]) + Number(f[12]);
+    }, 0);
+
+  const append = (variant: Variant, requestId: string): string => {
+    const event = { tenantId: tenant, customerId: customer, type: "CUSTOMER_UPDATED", actor: "api_key:bench", requestId, reason: null, note: "", changedFields: ["metadata"], time: new Date() };
+    if (variant === "gapless" || variant === "admitted") return `${appendStatement(event)};`;
+    if (variant === "none") return "";
+    return `insert into customer_events (tenant_id, id, seq, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
+      values (${lit(tenant)}::uuid, ${lit(randomUUID())}::uuid, nextval('bench_event_seq'), ${lit(customer)}::uuid, 'CUSTOMER_UPDATED', 'api_key:bench',
+        ${lit(requestId)}::uuid, null, '', '["metadata"]'::jsonb, '{}'::jsonb, now());`;
+  };
+  const gates = new LockGates();
+  const transaction = async (c: pg.PoolClient, variant: Variant) => {
+    const requestId = randomUUID();
+    await c.query(`begin; select set_config('app.tenant_id', ${lit(tenant)}, true)`);
+    await c.query({
+      name: "claim",
+      text: "insert into idempotency_records (tenant_id, request_id, method, fingerprint, response, resource_id, create_time) values ($1, $2, $3, $4, null, $5, now())",
+      values: [tenant, requestId, "finhub.customer.v1.CustomerService/UpdateCustomer", "ab".repeat(32), customer],
+    });
+    const leave = variant === "admitted" ? await gates.enter(tenant) : undefined;
+    try {
+      await c.query(`${append(variant, requestId)} commit`);
+    } finally {
+      leave?.();
+    }
+  };
+  const run = async (variant: Variant) => {
+    await Promise.all(clients.map((c) => transaction(c, variant))); // warm: statements prepared, rows cached
+    let started = 0;
+    const ticks0 = backendTicks();
+    const t0 = performance.now();
+    await Promise.all(
+      clients.map(async (c) => {
+        while (started < TRANSACTIONS) {
+          started++;
+          await transaction(c, variant);
+        }
+      }),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    return { tps: started / seconds, cpuUs: ((backendTicks() - ticks0) / clockTicks() / started) * 1e6 };
+  };
+
+  log(`${CLIENTS} connections, ${TRANSACTIONS} transactions per variant and round, ${ROUNDS} rounds, ${LOCK_GATE_PERMITS} admitted at a time (database ${dbName})`);
+  const results = new Map<Variant, Array<{ tps: number; cpuUs: number }>>(VARIANTS.map((v) => [v, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const variant of round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
+      const r = await run(variant);
+      results.get(variant)!.push(r);
+      log(`round ${round + 1} ${variant.padEnd(8)} ${Math.round(r.tps)} transactions/s, ${Math.round(r.cpuUs)} µs of backend CPU per transaction`);
+    }
+  }
+  const [, , numbered] = (await clients[0]!.query(
+    `begin; select set_config('app.tenant_id', ${lit(tenant)}, true); select count(*) as n, max(seq) as max from customer_events where seq < 1000000000; commit`,
+  )) as unknown as Array<pg.QueryResult<{ n: string; max: string }>>;
+  log(`gapless numbers written: ${numbered!.rows[0]!.n}, the highest ${numbered!.rows[0]!.max} (the same: no gap)`);
+  process.stdout.write("\nvariant   transactions/s   backend CPU µs/transaction   (median of the rounds)\n");
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+  for (const [variant, rs] of results) {
+    process.stdout.write(`${variant.padEnd(9)} ${String(Math.round(median(rs.map((r) => r.tps)))).padStart(14)}   ${String(Math.round(median(rs.map((r) => r.cpuUs)))).padStart(26)}\n`);
+  }
+  for (const c of clients) c.release();
+  await pool.end();
+} finally {
+  await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => undefined);
+  await admin.end();
+}

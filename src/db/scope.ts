@@ -70,8 +70,11 @@ function beforeCommit<T>(result: T, deadline: number | undefined): T {
  * 8 connections: 460 µs at 2 399/s, and 373 µs at 2 670/s. (One at a time did worse than two in
  * a first measurement, 2 047/s against 2 663/s: the next transaction then waits for this process
  * to see the commit instead of already waiting on the row.) In the service bench at 32
- * CreateCustomers in flight, PostgreSQL's CPU per call fell from 789–868 to 723–729 µs; the RPS
- * moved within the machine's noise.
+ * CreateCustomers in flight, PostgreSQL's CPU per call fell by ≈ 100 µs (789–868 to 723–729 µs
+ * in interleaved runs) and the service's rose by about as much: a waiting transaction keeps its
+ * connection, so more calls wait for one and take the pool's slower path (warm-pool.ts). On one
+ * machine the sum is even; with several replicas on one PostgreSQL it moves the cost from the
+ * shared database to the processes that scale out, which is why it stays.
  */
 export const LOCK_GATE_PERMITS = 2;
 export class LockGates {

@@ -3,10 +3,10 @@
 // country checks on values (postal code, phone, age, identifier types, registry number) and the
 // identifier value check run before sealing. Pure: no I/O, the clock is a parameter.
 import { getCountryCallingCode, type CountryCode } from "libphonenumber-js/max";
-import { phoneFacts } from "./phone.js";
 import { isRealDate, type Address, type CalendarDate, type Customer, type CustomerDetails, type Profile } from "../customers/customer.js";
 import type { FieldViolation } from "../errors.js";
 import { rulesFor, type RequirementPath } from "./countries.js";
+import { phoneFacts } from "./phone.js";
 import { identifierKind, validateIdentifier } from "./identifiers.js";
 
 export type RequirementReason =

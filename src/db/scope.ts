@@ -59,7 +59,7 @@ function beforeCommit<T>(result: T, deadline: number | undefined): T {
 /**
  * Admission, per lock key, to the statements that take a lock every writer of the key needs (the
  * event append and its tenant's row in tenant_event_sequences, locked until commit): at most
- * PERMITS transactions of this process send theirs at a time, the others wait here, in order,
+ * LOCK_GATE_PERMITS transactions of this process send theirs at a time, the others wait here, in order,
  * holding nothing they did not hold already. Other processes still meet on the row lock itself.
  *
  * Why: a commit that releases the row wakes every backend waiting for it; they race, one wins and

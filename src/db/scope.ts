@@ -56,92 +56,18 @@ function beforeCommit<T>(result: T, deadline: number | undefined): T {
   return result;
 }
 
-/**
- * Admission, per lock key, to the statements that take a lock every writer of the key needs (the
- * event append and its tenant's row in tenant_event_sequences, locked until commit): at most
- * LOCK_GATE_PERMITS transactions of this process send theirs at a time, the others wait here, in order,
- * holding nothing they did not hold already. Other processes still meet on the row lock itself.
- *
- * Why: a commit that releases the row wakes every backend waiting for it; they race, one wins and
- * the rest go back to sleep, each having spent CPU on the wake-up and on retrying its upsert.
- * test/bench/event-numbering.ts (one tenant's write transactions on PostgreSQL alone, medians of
- * 3 rounds): at 20 connections (the bench's pool) the append + commit cost the backends 740 µs
- * of CPU per transaction at 1 686 transactions/s; admitted two at a time, 417 µs at 2 308/s. At
- * 8 connections: 460 µs at 2 399/s, and 373 µs at 2 670/s. (One at a time did worse than two in
- * a first measurement, 2 047/s against 2 663/s: the next transaction then waits for this process
- * to see the commit instead of already waiting on the row.) In the service bench at 32
- * CreateCustomers in flight, PostgreSQL's CPU per call fell by ≈ 100 µs (789–868 to 723–729 µs
- * in interleaved runs) and the service's rose by about as much: a waiting transaction keeps its
- * connection, so more calls wait for one and take the pool's slower path (warm-pool.ts). On one
- * machine the sum is even; with several replicas on one PostgreSQL it moves the cost from the
- * shared database to the processes that scale out, which is why it stays.
- */
-export const LOCK_GATE_PERMITS = 2;
-export class LockGates {
-  private readonly gates = new Map<string, { active: number; readonly waiting: Array<() => void> }>();
-
-  /** Resolves once admitted; the returned function leaves (once), handing the place on. */
-  async enter(key: string): Promise<() => void> {
-    let gate = this.gates.get(key);
-    if (gate === undefined) this.gates.set(key, (gate = { active: 0, waiting: [] }));
-    const g = gate;
-    // Admitted at once while there is room; otherwise a leaving transaction hands its place over
-    // (`active` then stays as it is).
-    if (g.active < LOCK_GATE_PERMITS) g.active++;
-    else await new Promise<void>((resolve) => g.waiting.push(resolve));
-    let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      const next = g.waiting.shift();
-      if (next !== undefined) next();
-      else if (--g.active === 0) this.gates.delete(key);
-    };
-  }
-
-  /** Transactions admitted and waiting, over every key (the keys are forgotten once unused). */
-  state(): { keys: number; admitted: number; waiting: number } {
-    let admitted = 0;
-    let waiting = 0;
-    for (const g of this.gates.values()) {
-      admitted += g.active;
-      waiting += g.waiting.length;
-    }
-    return { keys: this.gates.size, admitted, waiting };
-  }
-}
-
 /** Statements a transaction's work asked to run last, with the commit (see deferUntilCommit),
  * kept on the transaction's own EntityManager fork (a WeakMap entry per transaction cost the
- * garbage collector more than the property). `locking` ones go after all the others, once the
- * transaction is admitted for their keys (LockGates). */
+ * garbage collector more than the property). `locking` ones go after all the others. */
 const DEFERRED = Symbol("customerms.deferred");
 interface Deferred {
   readonly statements: string[];
   readonly locking: string[];
-  /** Lock keys of the locking statements deferred, admitted or not. */
-  readonly keys: Set<string>;
-  /** How to leave each gate entered so far; called when the transaction has ended. */
-  readonly exits: Array<() => void>;
-  readonly entered: Set<string>;
-  readonly gates: LockGates;
 }
 type WithDeferred = EntityManager & { [DEFERRED]?: Deferred };
 const deferredOf = (em: EntityManager) => (em as WithDeferred)[DEFERRED];
 /** The deferred statements in the order they are sent, emptied. */
 const takeDeferred = (d: Deferred) => [...d.statements.splice(0), ...d.locking.splice(0)];
-/** Enters the gates of the locking statements' keys not entered yet (sorted: one order for all). */
-async function admit(d: Deferred): Promise<void> {
-  if (d.locking.length === 0) return;
-  for (const key of [...d.keys].sort()) {
-    if (d.entered.has(key)) continue;
-    d.entered.add(key);
-    d.exits.push(await d.gates.enter(key));
-  }
-}
-const leaveGates = (d: Deferred | undefined) => {
-  if (d !== undefined) for (const exit of d.exits.splice(0)) exit();
-};
 
 /**
  * Sends `statement` (complete SQL: values quoted with sql.ts `literal`, no parameters) at the end
@@ -153,21 +79,15 @@ const leaveGates = (d: Deferred | undefined) => {
  * concurrent writers of one tenant queue for less time, and every write saves round trips. A
  * failing statement aborts the transaction: the commit never runs and the error is the call's.
  *
- * `lockKey`: the statement takes a lock every writer of that key needs (the event append: the
- * tenant's id): it goes after every other deferred statement, right before the commit, so that
- * the lock is held for the least work (the bench's statement log of CreateCustomer at 32 in
- * flight on one tenant showed that round trip at 4.3 ms on average, nearly all of it queueing for
- * that lock), and only once the transaction is admitted for the key (LockGates above).
+ * `locking`: the statement takes a lock every writer of the tenant needs (the event append): it
+ * goes after every other deferred statement, right before the commit, so that the lock is held
+ * for the least work. The bench's statement log of CreateCustomer at 32 in flight on one tenant
+ * showed that round trip at 4.3 ms on average, nearly all of it queueing for that lock.
  */
-export function deferUntilCommit(em: EntityManager, statement: string, lockKey?: string): void {
+export function deferUntilCommit(em: EntityManager, statement: string, locking = false): void {
   const deferred = deferredOf(em);
   if (deferred === undefined) throw new Error("deferUntilCommit: not inside a Scopes transaction");
-  if (lockKey === undefined) {
-    deferred.statements.push(statement);
-    return;
-  }
-  deferred.locking.push(statement);
-  deferred.keys.add(lockKey);
+  (locking ? deferred.locking : deferred.statements).push(statement);
 }
 
 /** Sends the statements deferred so far now, for the rare work that must see or change what it
@@ -175,7 +95,6 @@ export function deferUntilCommit(em: EntityManager, statement: string, lockKey?:
 export async function flushDeferred(em: EntityManager): Promise<void> {
   const deferred = deferredOf(em);
   if (deferred === undefined) return;
-  await admit(deferred); // the gates stay entered until the transaction ends
   const statements = takeDeferred(deferred);
   if (statements.length === 0) return;
   const text = statements.join(";\n");
@@ -208,9 +127,6 @@ export interface Scopes {
   /** Connections kept checked out between statements (db/warm-pool.ts): idle, though the pool
    * counts them as used. */
   warmConnections(): number;
-  /** This process's admission to the locking deferred statements (LockGates): keys in use,
-   * transactions admitted, transactions waiting. */
-  lockGates(): { keys: number; admitted: number; waiting: number };
   /** Returns the kept connections to the pool and keeps none from now on (before closing it;
    * destroying the pool does this too). */
   close(): void;
@@ -248,7 +164,6 @@ export function createScopes(orm: MikroORM): Scopes {
   const knexClient = (): KnexClient =>
     (knex ??= (orm.em.getConnection() as unknown as { getKnex(): { client: KnexClient } }).getKnex().client);
   const warm = new WarmPool<PooledClient & PoolConnection>(knexClient as () => KnexClient & KnexPoolClient<PooledClient>);
-  const gates = new LockGates();
   /** `work` on a connection of the pool (a warm one when there is one, see warm-pool.ts), given
    * back whatever happens: kept warm after a success, to knex's pool after a failure. */
   const pooled = async <T>(work: (connection: PooledClient, client: KnexClient) => Promise<T>): Promise<T> => {
@@ -277,17 +192,13 @@ export function createScopes(orm: MikroORM): Scopes {
       const convert = (err: unknown) => (err instanceof pg.DatabaseError ? orm.em.getDriver().convertException(err) : err);
       // From `begin` on, a failure leaves a transaction to roll back (a failed setting aborts it).
       let open = true;
-      let deferred: Deferred | undefined;
       try {
         await connection.query(`begin; ${settings()}`);
         const em = orm.em.fork();
         em.setTransactionContext(transactionContext(client, connection));
-        deferred = { statements: [], locking: [], keys: new Set(), exits: [], entered: new Set(), gates };
+        const deferred: Deferred = { statements: [], locking: [] };
         (em as WithDeferred)[DEFERRED] = deferred;
-        const result = await work(em);
-        // Admitted first (it may wait), then the deadline checked: the commit still in time.
-        await admit(deferred);
-        beforeCommit(result, deadline);
+        const result = beforeCommit(await work(em), deadline);
         const statements = takeDeferred(deferred);
         await connection.query(statements.length === 0 ? "commit" : `${statements.join(";\n")};\ncommit`);
         open = false;
@@ -296,9 +207,6 @@ export function createScopes(orm: MikroORM): Scopes {
         // A failed statement leaves the transaction open and aborted: close it before reuse.
         if (open) await connection.query("rollback").catch(() => undefined);
         throw convert(err);
-      } finally {
-        // Committed or rolled back: the locks are gone, the next one may send its append.
-        leaveGates(deferred);
       }
     });
   const timeoutLiteral = (deadline: number | undefined) => {
@@ -307,7 +215,6 @@ export function createScopes(orm: MikroORM): Scopes {
   };
   return {
     warmConnections: () => warm.size,
-    lockGates: () => gates.state(),
     close: () => warm.close(),
     async tenantRead<R>(tenantId: string, statement: (lit: (value: string) => string) => string, deadline?: number): Promise<R[]> {
       const text = `begin read only; select set_config('app.tenant_id', ${lit(tenantId)}, true)${timeoutLiteral(deadline)}; ${statement(lit)}; commit`;

@@ -38,7 +38,7 @@ export class EventRepository {
    * deferUntilCommit), after every other deferred statement: the tenant's sequence row, which
    * every writer of the tenant needs, is then locked for that last statement and the commit only. */
   append(em: EntityManager, event: NewCustomerEvent): void {
-    deferUntilCommit(em, appendStatement(event), event.tenantId);
+    deferUntilCommit(em, appendStatement(event), true);
   }
 
   /** One customer's history, newest first, before `beforeSeq` when given. */

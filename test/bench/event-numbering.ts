@@ -13,7 +13,7 @@
 //             PostgreSQL alone it saves a lot (below), but in the service a waiting transaction
 //             keeps its pooled connection, more calls wait for a connection, and the bench
 //             measured the service's CPU up by about what PostgreSQL's went down, and fewer
-//             writes/s with two worker processes (docs/architecture.md, decisions);
+//             writes/s with two worker processes (docs/architecture.md §6);
 //   sequence  the same event numbered by a plain PostgreSQL sequence (no gapless guarantee, no
 //             commit order: what a design without the per-tenant lock would pay);
 //   none      no event at all (the floor).

@@ -18,13 +18,15 @@
 //             commit order: what a design without the per-tenant lock would pay);
 //   none      no event at all (the floor).
 // It prints transactions per second and the CPU of the PostgreSQL backends per transaction
-// (/proc, like the bench's "DB CPU"). A throwaway database, migrated as the bench does, dropped
+// (/proc, like the bench's "DB CPU"). A throwaway database, migrated as the tests' is, dropped
 // at the end; every loop is bounded by --transactions.
-import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import pg from "pg";
+import { migrateUp, openOrm } from "../../src/db/orm.js";
+import { literal as lit } from "../../src/db/sql.js";
 import { appendStatement } from "../../src/events/event.repository.js";
+import { asRole, ensureServiceRole } from "../support/service-role.js";
 import { clockTicks } from "./procfs.js";
 
 const args = process.argv.slice(2);
@@ -39,7 +41,6 @@ const ADMITTED_AT_ONCE = 2;
 type Variant = (typeof VARIANTS)[number];
 
 const log = (m: string) => process.stdout.write(`[event-numbering] ${m}\n`);
-const lit = (s: string) => pg.escapeLiteral(s);
 
 const dbName = `cms_evnum_${randomBytes(5).toString("hex")}`;
 const admin = new pg.Client({ connectionString: PG_SERVER });
@@ -47,29 +48,24 @@ await admin.connect();
 await admin.query(`create database ${dbName}`);
 const ownerUrl = new URL(PG_SERVER);
 ownerUrl.pathname = `/${dbName}`;
-const serviceUrl = new URL(ownerUrl.toString());
-serviceUrl.username = ROLE;
-serviceUrl.password = "";
 
 try {
-  const migrated = await new Promise<number | null>((resolve) => {
-    const env: NodeJS.ProcessEnv = { DATABASE_URL: serviceUrl.toString(), DATABASE_MIGRATION_URL: ownerUrl.toString() };
-    for (const k of ["PATH", "HOME", "LANG", "TMPDIR"]) if (process.env[k] !== undefined) env[k] = process.env[k];
-    spawn(process.execPath, ["--import", "tsx", "scripts/migrate.ts"], { env, stdio: "ignore" }).once("exit", resolve);
-  });
-  if (migrated !== 0) throw new Error("migrations failed (run `npm run migrate` against a scratch database to see why)");
+  const orm = await openOrm(ownerUrl.toString(), 1);
+  try {
+    await migrateUp(orm);
+  } finally {
+    await orm.close(true);
+  }
   const owner = new pg.Client({ connectionString: ownerUrl.toString() });
   await owner.connect();
-  await owner.query(`do $$ begin
-    if not exists (select from pg_roles where rolname = '${ROLE}') then create role ${ROLE} login; end if;
-  exception when duplicate_object or unique_violation then null; end $$`);
-  await owner.query(`grant customerms_app to ${ROLE}`);
+  await ensureServiceRole(owner, ROLE);
   await owner.query("create sequence bench_event_seq start 1000000000; grant usage on sequence bench_event_seq to customerms_app");
   await owner.end();
+  const serviceUrl = asRole(ownerUrl.toString(), ROLE);
 
   const tenant = randomUUID();
   const customer = randomUUID();
-  const pool = new pg.Pool({ connectionString: serviceUrl.toString(), max: CLIENTS });
+  const pool = new pg.Pool({ connectionString: serviceUrl, max: CLIENTS });
   pool.on("error", () => undefined); // a connection dropped with the database at the end
   const clients = await Promise.all(Array.from({ length: CLIENTS }, () => pool.connect()));
   const backends: number[] = [];

@@ -28,6 +28,7 @@ import os from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { build } from "../../scripts/build.js";
+import { ensureServiceRole } from "../support/service-role.js";
 import { startCommand } from "../support/process.js";
 import {
   benchDir,
@@ -535,11 +536,7 @@ async function main(): Promise<number> {
   owner.on("error", () => undefined); // dropped with the database at the end
   await owner.connect();
   closeOwner = () => owner.end().catch(() => undefined);
-  // The service's login role: LOGIN, a member of customerms_app (created by the migrations), nothing else.
-  await owner.query(`do $$ begin
-    if not exists (select from pg_roles where rolname = '${SERVICE_ROLE}') then create role ${SERVICE_ROLE} login; end if;
-  exception when duplicate_object or unique_violation then null; end $$`);
-  await owner.query(`grant customerms_app to ${SERVICE_ROLE}`);
+  await ensureServiceRole(owner, SERVICE_ROLE);
 
   // --- Redis ---------------------------------------------------------------------------------
   const redisPort = await sparePort();

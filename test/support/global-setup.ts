@@ -16,6 +16,7 @@ import type { TestProject } from "vitest/node";
 import { build } from "../../scripts/build.js";
 import { startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { migrateUp, openOrm } from "../../src/db/orm.js";
+import { asRole, ensureServiceRole } from "./service-role.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -127,21 +128,14 @@ export default async function setup(project: TestProject) {
   }
   let serviceUrl = url;
   if (kind === "postgresql") {
-    // Cluster-wide and shared by concurrent runs: created once, never dropped.
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
-      await c.query(`do $$ begin
-        if not exists (select from pg_roles where rolname = '${SERVICE_ROLE}') then create role ${SERVICE_ROLE} login; end if;
-      exception when duplicate_object or unique_violation then null; end $$`);
-      await c.query(`grant customerms_app to ${SERVICE_ROLE}`);
+      await ensureServiceRole(c, SERVICE_ROLE);
     } finally {
       await c.end();
     }
-    const u = new URL(url);
-    u.username = SERVICE_ROLE;
-    u.password = "";
-    serviceUrl = u.toString();
+    serviceUrl = asRole(url, SERVICE_ROLE);
   }
   project.provide("databaseUrl", url);
   project.provide("serviceDatabaseUrl", serviceUrl);

@@ -6,8 +6,8 @@ import { getCountryCallingCode, type CountryCode } from "libphonenumber-js/max";
 import { isRealDate, type Address, type CalendarDate, type Customer, type CustomerDetails, type Profile } from "../customers/customer.js";
 import type { FieldViolation } from "../errors.js";
 import { rulesFor, type RequirementPath } from "./countries.js";
-import { phoneFacts } from "./phone.js";
 import { identifierKind, validateIdentifier } from "./identifiers.js";
+import { phoneFacts } from "./phone.js";
 
 export type RequirementReason =
   | "EMAIL_NOT_VERIFIED"

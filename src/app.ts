@@ -11,6 +11,7 @@ import { createKeyring, DataKeys, parseMasterKey } from "./db/envelope.js";
 import { AuthFailures } from "./server/auth-failures.js";
 import { Metrics, type PoolStats } from "./observability/metrics.js";
 import { EventRepository } from "./events/event.repository.js";
+import { EventSequencer, numberingStore } from "./events/event.sequencer.js";
 import { EventListener } from "./events/event.listener.js";
 import { EventService } from "./events/event.service.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -86,7 +87,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const masterKey = await resolveDevSecret(config.masterKey, config.dataDir, "master-key", () => randomBase64(32));
     const keys = new DataKeys(createKeyring(parseMasterKey(masterKey.value), config.previousMasterKeys.map(parseMasterKey)));
     const customerRepo = new CustomerRepository(keys, scopes);
-    const customers = new CustomerService(customerRepo, new EventRepository(), keys, tenants);
+    const sequencer = new EventSequencer(numberingStore(scopes), (message, err) => logger.warn({ err: err.message }, message));
+    const events = new EventRepository(sequencer);
+    const customers = new CustomerService(customerRepo, events, keys, tenants);
     const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
     if (redis) await redis.connect().catch(() => undefined); // unreachable: verification fails closed, retried
     const secret = await resolveDevSecret(config.secret, config.dataDir, "secret", () => randomBase64(32));
@@ -99,9 +102,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       config.healthIntervalMs,
       logger,
     );
-    const events = new EventRepository();
     const listener = new EventListener(database.url, logger);
     await listener.start();
+    await sequencer.start(); // numbers what a crash between a commit and its numbering left behind
     const eventService = new EventService(scopes, events, listener, async (em, tenantId, id) =>
       (await customerRepo.findById(em, tenantId, id)) !== null,
     );
@@ -154,6 +157,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           cors.stop();
           streamsShutdown.abort(); // event streams end now (UNAVAILABLE), unary calls drain
           await door.close(config.shutdownGraceMs);
+          await sequencer.stop();
           await listener.stop();
           shutdown.abort();
           redis?.disconnect();

@@ -56,38 +56,44 @@ function beforeCommit<T>(result: T, deadline: number | undefined): T {
   return result;
 }
 
-/** Statements a transaction's work asked to run last, with the commit (see deferUntilCommit),
- * kept on the transaction's own EntityManager fork (a WeakMap entry per transaction cost the
- * garbage collector more than the property). `locking` ones go after all the others. */
+/** Statements a transaction's work asked to run last, with the commit (see deferUntilCommit), and
+ * what it asked to run after the commit (afterCommit), kept on the transaction's own
+ * EntityManager fork (a WeakMap entry per transaction cost the garbage collector more than the
+ * property). */
 const DEFERRED = Symbol("customerms.deferred");
 interface Deferred {
   readonly statements: string[];
-  readonly locking: string[];
+  /** By key: the same follow-up asked twice runs once. Made on first use. */
+  after?: Map<string, () => Promise<void>>;
 }
 type WithDeferred = EntityManager & { [DEFERRED]?: Deferred };
 const deferredOf = (em: EntityManager) => (em as WithDeferred)[DEFERRED];
-/** The deferred statements in the order they are sent, emptied. */
-const takeDeferred = (d: Deferred) => [...d.statements.splice(0), ...d.locking.splice(0)];
 
 /**
  * Sends `statement` (complete SQL: values quoted with sql.ts `literal`, no parameters) at the end
  * of `em`'s transaction (a Scopes transaction), together with the commit in ONE simple-protocol
  * round trip, after the work and in the order deferred. For the writes that nothing in the
- * transaction reads back: the stored idempotent response, and the event append, whose sequence
- * row every writer of the tenant must lock until commit — sent with the commit, that lock is held
- * for one round trip instead of the rest of the work (mapping and storing the response), so
- * concurrent writers of one tenant queue for less time, and every write saves round trips. A
- * failing statement aborts the transaction: the commit never runs and the error is the call's.
- *
- * `locking`: the statement takes a lock every writer of the tenant needs (the event append): it
- * goes after every other deferred statement, right before the commit, so that the lock is held
- * for the least work. The bench's statement log of CreateCustomer at 32 in flight on one tenant
- * showed that round trip at 4.3 ms on average, nearly all of it queueing for that lock.
+ * transaction reads back (the stored idempotent response, the event insert): every write saves
+ * round trips. A failing statement aborts the transaction: the commit never runs and the error is
+ * the call's.
  */
-export function deferUntilCommit(em: EntityManager, statement: string, locking = false): void {
+export function deferUntilCommit(em: EntityManager, statement: string): void {
   const deferred = deferredOf(em);
   if (deferred === undefined) throw new Error("deferUntilCommit: not inside a Scopes transaction");
-  (locking ? deferred.locking : deferred.statements).push(statement);
+  deferred.statements.push(statement);
+}
+
+/**
+ * Runs `then` once `em`'s transaction has committed and given its connection back, before the
+ * transaction's promise resolves (so the call waits for it); never after a rollback. One per `key`
+ * per transaction. For the event numbering (events/event.sequencer.ts), which must see the commit.
+ * `then` should not reject: the transaction is committed whatever it does (a rejection would still
+ * become the call's error).
+ */
+export function afterCommit(em: EntityManager, key: string, then: () => Promise<void>): void {
+  const deferred = deferredOf(em);
+  if (deferred === undefined) throw new Error("afterCommit: not inside a Scopes transaction");
+  (deferred.after ??= new Map()).set(key, then);
 }
 
 /** Sends the statements deferred so far now, for the rare work that must see or change what it
@@ -95,7 +101,7 @@ export function deferUntilCommit(em: EntityManager, statement: string, locking =
 export async function flushDeferred(em: EntityManager): Promise<void> {
   const deferred = deferredOf(em);
   if (deferred === undefined) return;
-  const statements = takeDeferred(deferred);
+  const statements = deferred.statements.splice(0);
   if (statements.length === 0) return;
   const text = statements.join(";\n");
   const trx = em.getTransactionContext<{ client: KnexClient }>()!;
@@ -186,8 +192,9 @@ export function createScopes(orm: MikroORM): Scopes {
    * any error, rollback. Errors of our own begin/commit are converted as MikroORM converts its
    * own, so errors.ts sees the same exceptions as before.
    */
-  const transaction = <T>(settings: () => string, deadline: number | undefined, work: (em: EntityManager) => Promise<T>): Promise<T> =>
-    pooled(async (connection, client) => {
+  const transaction = async <T>(settings: () => string, deadline: number | undefined, work: (em: EntityManager) => Promise<T>): Promise<T> => {
+    const deferred: Deferred = { statements: [] };
+    const result = await pooled(async (connection, client) => {
       // Only our own begin/commit raise raw driver errors: work's are converted where they happen.
       const convert = (err: unknown) => (err instanceof pg.DatabaseError ? orm.em.getDriver().convertException(err) : err);
       // From `begin` on, a failure leaves a transaction to roll back (a failed setting aborts it).
@@ -196,10 +203,9 @@ export function createScopes(orm: MikroORM): Scopes {
         await connection.query(`begin; ${settings()}`);
         const em = orm.em.fork();
         em.setTransactionContext(transactionContext(client, connection));
-        const deferred: Deferred = { statements: [], locking: [] };
         (em as WithDeferred)[DEFERRED] = deferred;
         const result = beforeCommit(await work(em), deadline);
-        const statements = takeDeferred(deferred);
+        const statements = deferred.statements.splice(0);
         await connection.query(statements.length === 0 ? "commit" : `${statements.join(";\n")};\ncommit`);
         open = false;
         return result;
@@ -209,6 +215,10 @@ export function createScopes(orm: MikroORM): Scopes {
         throw convert(err);
       }
     });
+    // Committed, and the connection is back: a follow-up may need one of its own.
+    if (deferred.after !== undefined) await Promise.all(Array.from(deferred.after.values(), (then) => then()));
+    return result;
+  };
   const timeoutLiteral = (deadline: number | undefined) => {
     const left = remainingMs(deadline);
     return left === undefined ? "" : `, set_config('statement_timeout', ${lit(String(left))}, true)`;

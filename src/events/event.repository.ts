@@ -1,51 +1,47 @@
-// Customer events: appended inside the caller's transaction with the tenant's next sequence
-// number (commit order, see event.entity.ts) and a NOTIFY that wakes stream readers once the
-// transaction commits; read back per customer (history) or per tenant after a cursor (stream).
+// Customer events: inserted inside the caller's transaction without a number, and numbered after
+// its commit (event.sequencer.ts; the database function number_customer_events numbers a tenant's
+// committed events and wakes stream readers with a NOTIFY); read back per customer (history) or
+// per tenant after a cursor (stream), numbered ones only.
 import { randomUUID } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/postgresql";
-import { deferUntilCommit } from "../db/scope.js";
+import { afterCommit, deferUntilCommit } from "../db/scope.js";
 import { literal } from "../db/sql.js";
 import { CustomerEventEntity, type CustomerEventRow } from "./event.entity.js";
+import type { EventSequencer } from "./event.sequencer.js";
 
-export type NewCustomerEvent = Omit<CustomerEventRow, "id" | "seq" | "details"> & { details?: Record<string, unknown> };
+export type NewCustomerEvent = Omit<CustomerEventRow, "id" | "seq" | "details" | "appendOrder"> & { details?: Record<string, unknown> };
 
-/** The NOTIFY channel; the payload is the tenant id. Delivered only on commit. */
+/** The NOTIFY channel; the payload is the tenant id. Sent by number_customer_events. */
 export const EVENTS_CHANNEL = "cms_customer_events";
 
 const lit = literal;
 const litOrNull = (v: string | null) => (v === null ? "null" : lit(v));
 
-/** The tenant's next number, the event and the NOTIFY as one statement (values as literals: it
- * is sent with the commit, db/scope.ts deferUntilCommit). The tenant's counter row stays locked
- * until the transaction ends: numbering = commit order. Exported for test/bench/event-numbering.ts. */
+/** The event without a number (values as literals: it is sent with the commit, db/scope.ts
+ * deferUntilCommit); `append_order` comes from its default. Exported for
+ * test/bench/event-numbering.ts. */
 export function appendStatement(e: NewCustomerEvent): string {
-  return `with next as (
-     insert into tenant_event_sequences (tenant_id, last_seq) values (${lit(e.tenantId)}, 1)
-     on conflict (tenant_id) do update set last_seq = tenant_event_sequences.last_seq + 1
-     returning last_seq
-   ), appended as (
-     insert into customer_events (tenant_id, id, seq, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
-     select ${lit(e.tenantId)}::uuid, ${lit(randomUUID())}::uuid, next.last_seq, ${lit(e.customerId)}::uuid, ${lit(e.type)}, ${lit(e.actor)},
+  return `insert into customer_events (tenant_id, id, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
+     values (${lit(e.tenantId)}::uuid, ${lit(randomUUID())}::uuid, ${lit(e.customerId)}::uuid, ${lit(e.type)}, ${lit(e.actor)},
        ${litOrNull(e.requestId)}::uuid, ${litOrNull(e.reason)}, ${lit(e.note)}, ${lit(JSON.stringify(e.changedFields))}::jsonb,
-       ${lit(JSON.stringify(e.details ?? {}))}::jsonb, ${lit(e.time.toISOString())}::timestamptz from next
-     returning tenant_id
-   )
-   select pg_notify(${lit(EVENTS_CHANNEL)}, tenant_id::text) from appended`;
+       ${lit(JSON.stringify(e.details ?? {}))}::jsonb, ${lit(e.time.toISOString())}::timestamptz)`;
 }
 
 export class EventRepository {
-  /** Appends the event at the end of the transaction, with its commit (db/scope.ts
-   * deferUntilCommit), after every other deferred statement: the tenant's sequence row, which
-   * every writer of the tenant needs, is then locked for that last statement and the commit only. */
+  constructor(private readonly sequencer: EventSequencer) {}
+
+  /** Inserts the event with the transaction's commit (db/scope.ts deferUntilCommit), then, once
+   * committed, waits for its numbering (the transaction's promise resolves after it). */
   append(em: EntityManager, event: NewCustomerEvent): void {
-    deferUntilCommit(em, appendStatement(event), true);
+    deferUntilCommit(em, appendStatement(event));
+    afterCommit(em, `number-events:${event.tenantId}`, () => this.sequencer.numbered(event.tenantId));
   }
 
   /** One customer's history, newest first, before `beforeSeq` when given. */
   forCustomer(em: EntityManager, tenantId: string, customerId: string, limit: number, beforeSeq?: number): Promise<CustomerEventRow[]> {
     return em.find(
       CustomerEventEntity,
-      { tenantId, customerId, ...(beforeSeq !== undefined ? { seq: { $lt: beforeSeq } } : {}) },
+      { tenantId, customerId, seq: beforeSeq !== undefined ? { $lt: beforeSeq } : { $ne: null } },
       { orderBy: { seq: "desc" }, limit, disableIdentityMap: true },
     );
   }

@@ -16,8 +16,9 @@
 // SHA-256 (cached 2 s, like the service), checks the key's scope, opens the sealed date of birth
 // with the tenant's data key (unwrapped once with CUSTOMERMS_MASTER_KEY) and, on create, seals the
 // date of birth and the national id, computes the identifier's blind index, and writes the
-// customer, its CUSTOMER_CREATED event (tenant_event_sequences upsert + pg_notify) and the
-// idempotency record (claimed first, then completed with the sealed response) in one transaction:
+// customer, its CUSTOMER_CREATED event and the idempotency record (claimed first, then completed
+// with the sealed response) in one transaction, then waits for the event's number as the service
+// does (number_customer_events after the commit, coalesced by src/events/event.sequencer.ts):
 // the rows the service writes, readable by the service (run.ts checks that with GetCustomer).
 // What it does not do: protovalidate and the country rules (it checks presence and formats of the
 // few fields it needs), missing_requirements (replied empty), request logging and metrics.
@@ -28,6 +29,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import pg from "pg";
+import { EventSequencer, NUMBERING_BATCH } from "../../src/events/event.sequencer.js";
 import { loadDefinition } from "./common.js";
 
 const mode = process.argv[2];
@@ -84,6 +86,17 @@ async function handwritten(): Promise<void> {
   const masterId = createHash("sha256").update(master).digest("hex").slice(0, 8);
   const pool = new pg.Pool({ connectionString: url, max: Number(process.env.BENCH_POOL_MAX ?? 20) });
   pool.on("error", () => undefined); // an idle connection lost: the next checkout reconnects
+
+  // The event numbering after commit, the service's own coalescing (one numbering per tenant at a
+  // time, shared by the calls that commit meanwhile) on this pool; no sweep (nothing crashes here).
+  const numbering = new EventSequencer(
+    {
+      number: async (tenantId) =>
+        (await pool.query<{ n: number }>({ name: "number_customer_events", text: "select number_customer_events($1, $2, '') as n", values: [tenantId, NUMBERING_BATCH] })).rows[0]!.n,
+      unnumbered: async () => [],
+    },
+    (message, err) => process.stderr.write(`${message}: ${err.message}\n`),
+  );
 
   type Tx = pg.PoolClient;
   /** `begin; <settings>` in one simple-protocol round trip, the work, commit (as the service's
@@ -337,7 +350,7 @@ async function handwritten(): Promise<void> {
     const id = randomUUID();
     const now = new Date();
     try {
-      return await inTenant(tenantId, deadline, async (tx, withCommit) => {
+      const created = await inTenant(tenantId, deadline, async (tx, withCommit) => {
         const k = await cipherFor(tx, tenantId);
         if (requestId !== "") {
           const fingerprint = createHash("sha256").update(createDef.requestSerialize({ ...req, requestId: "" })).digest("hex");
@@ -406,10 +419,9 @@ async function handwritten(): Promise<void> {
           ],
         );
         const response = { customer: toReply(row, dob ?? undefined, grpcTs) };
-        // The stored response and the event (sequence upsert, insert and NOTIFY in one statement)
-        // go with the commit, in one round trip, as the service sends them (db/scope.ts
-        // deferUntilCommit, the event last): the tenant's sequence row is locked for that last
-        // statement and the commit only.
+        // The stored response and the event (without a number) go with the commit, in one round
+        // trip, as the service sends them (db/scope.ts deferUntilCommit); after the commit the
+        // call waits for the tenant's numbering, as the service's does (events/event.sequencer.ts).
         const lit = pg.escapeLiteral;
         if (requestId !== "") {
           const sealed = Buffer.from(seal(k, createDef.responseSerialize(response), `${tenantId}/${requestId}/idempotency-response`), "ascii");
@@ -418,19 +430,13 @@ async function handwritten(): Promise<void> {
               `where "tenant_id" = ${lit(tenantId)}::uuid and "request_id" = ${lit(requestId)}::uuid`,
           );
         }
-        withCommit.push(`with next as (
-             insert into tenant_event_sequences (tenant_id, last_seq) values (${lit(tenantId)}, 1)
-             on conflict (tenant_id) do update set last_seq = tenant_event_sequences.last_seq + 1
-             returning last_seq
-           ), appended as (
-             insert into customer_events (tenant_id, id, seq, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
-             select ${lit(tenantId)}::uuid, ${lit(randomUUID())}::uuid, next.last_seq, ${lit(id)}::uuid, 'CUSTOMER_CREATED', ${lit(`api_key:${principal.apiKeyId}`)},
-               ${requestId === "" ? "null" : lit(requestId)}::uuid, null, '', '[]'::jsonb, '{}'::jsonb, ${lit(now.toISOString())}::timestamptz from next
-             returning tenant_id
-           )
-           select pg_notify('cms_customer_events', tenant_id::text) from appended`);
+        withCommit.push(`insert into customer_events (tenant_id, id, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
+           values (${lit(tenantId)}::uuid, ${lit(randomUUID())}::uuid, ${lit(id)}::uuid, 'CUSTOMER_CREATED', ${lit(`api_key:${principal.apiKeyId}`)},
+             ${requestId === "" ? "null" : lit(requestId)}::uuid, null, '', '[]'::jsonb, '{}'::jsonb, ${lit(now.toISOString())}::timestamptz)`);
         return response;
       });
+      await numbering.numbered(tenantId);
+      return created;
     } catch (err) {
       if ((err as { code?: string }).code === "23505") throw new Failure(grpc.status.ALREADY_EXISTS, `unique violation: ${(err as { constraint?: string }).constraint ?? "?"}`);
       throw err;

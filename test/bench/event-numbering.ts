@@ -1,31 +1,33 @@
 // `npm run bench:events -- [--clients=16] [--transactions=3000] [--rounds=2]`
 //
-// What the gapless, commit-ordered event numbering (docs/architecture.md §14) costs one tenant's
-// writes, on PostgreSQL alone: `--clients` connections, as the service's role (row-level security
-// on), run write transactions of one tenant shaped like the service's — `begin; set_config` in one
-// round trip, the request_id claim (a prepared insert), then the event append sent with the
-// `commit` — in four variants, interleaved over `--rounds`:
-//   gapless   the service's own append (src/events/event.repository.ts appendStatement): the
-//             tenant's row in tenant_event_sequences is upserted and stays locked until commit;
-//             every connection sends it as soon as its transaction gets there;
-//   admitted  the same, sent by at most two transactions at a time, the others waiting their turn
-//             in this process. Tried in the service on 2026-12-07 and taken out again: on
-//             PostgreSQL alone it saves a lot (below), but in the service a waiting transaction
-//             keeps its pooled connection, more calls wait for a connection, and the bench
-//             measured the service's CPU up by about what PostgreSQL's went down, and fewer
-//             writes/s with two worker processes (docs/architecture.md §6);
-//   sequence  the same event numbered by a plain PostgreSQL sequence (no gapless guarantee, no
-//             commit order: what a design without the per-tenant lock would pay);
-//   none      no event at all (the floor).
+// What the gapless event numbering (docs/architecture.md §14) costs one tenant's writes, on
+// PostgreSQL alone: `--clients` connections, as the service's role (row-level security on), run
+// write transactions of one tenant shaped like the service's — `begin; set_config` in one round
+// trip, the request_id claim (a prepared insert), then the event sent with the `commit` — in four
+// variants, interleaved over `--rounds`:
+//   after-commit  the service's design since 2026-12-07: the event is inserted without a number
+//                 (src/events/event.repository.ts appendStatement) and, after the commit, the call
+//                 waits for a numbering of the tenant that started after it
+//                 (src/events/event.sequencer.ts: one at a time per tenant, shared by the calls
+//                 that commit meanwhile);
+//   in-transaction  the design until then: the tenant's row in tenant_event_sequences is upserted
+//                 with the insert and stays locked until the commit (numbering = commit order),
+//                 so one tenant's transactions queue for it one by one;
+//   sequence      the event numbered by a plain PostgreSQL sequence (no gapless guarantee, no
+//                 commit order: the floor of a numbered event);
+//   none          no event at all.
 // It prints transactions per second and the CPU of the PostgreSQL backends per transaction
-// (/proc, like the bench's "DB CPU"). A throwaway database, migrated as the tests' is, dropped
-// at the end; every loop is bounded by --transactions.
+// (/proc, like the bench's "DB CPU"; the numbering's own connections included). A throwaway
+// database, migrated as the tests' is, dropped at the end; every loop is bounded by
+// --transactions.
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import pg from "pg";
 import { migrateUp, openOrm } from "../../src/db/orm.js";
+import { createScopes } from "../../src/db/scope.js";
 import { literal as lit } from "../../src/db/sql.js";
-import { appendStatement } from "../../src/events/event.repository.js";
+import { appendStatement, EVENTS_CHANNEL } from "../../src/events/event.repository.js";
+import { EventSequencer, numberingStore } from "../../src/events/event.sequencer.js";
 import { asRole, ensureServiceRole } from "../support/service-role.js";
 import { clockTicks } from "./procfs.js";
 
@@ -36,8 +38,7 @@ const TRANSACTIONS = arg("transactions", 3_000);
 const ROUNDS = arg("rounds", 2);
 const PG_SERVER = process.env.BENCH_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 const ROLE = "customerms_bench_service";
-const VARIANTS = ["gapless", "admitted", "sequence", "none"] as const;
-const ADMITTED_AT_ONCE = 2;
+const VARIANTS = ["after-commit", "in-transaction", "sequence", "none"] as const;
 type Variant = (typeof VARIANTS)[number];
 
 const log = (m: string) => process.stdout.write(`[event-numbering] ${m}\n`);
@@ -76,25 +77,32 @@ try {
       return sum + Number(f[11]) + Number(f[12]);
     }, 0);
 
+  // The service's numbering, on a pool of its own (as the service's pool is shared by both).
+  const sequencerOrm = await openOrm(serviceUrl, 4);
+  const sequencerScopes = createScopes(sequencerOrm);
+  const sequencer = new EventSequencer(numberingStore(sequencerScopes), (message, err) => log(`${message}: ${err.message}`), 60_000);
+  const sequencerBackends = async () => {
+    const rows = await sequencerOrm.em.getConnection().execute<Array<{ pid: number }>>(
+      "select pid from pg_stat_activity where datname = current_database() and query like '%number_customer_events%'",
+    );
+    return rows.map((r) => r.pid);
+  };
+
   const append = (variant: Variant, requestId: string): string => {
     const event = { tenantId: tenant, customerId: customer, type: "CUSTOMER_UPDATED", actor: "api_key:bench", requestId, reason: null, note: "", changedFields: ["metadata"], time: new Date() };
-    if (variant === "gapless" || variant === "admitted") return `${appendStatement(event)};`;
+    if (variant === "after-commit") return `${appendStatement(event)};`;
     if (variant === "none") return "";
-    return `insert into customer_events (tenant_id, id, seq, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
-      values (${lit(tenant)}::uuid, ${lit(randomUUID())}::uuid, nextval('bench_event_seq'), ${lit(customer)}::uuid, 'CUSTOMER_UPDATED', 'api_key:bench',
-        ${lit(requestId)}::uuid, null, '', '["metadata"]'::jsonb, '{}'::jsonb, now());`;
-  };
-  // "admitted": a FIFO of transactions waiting for one of ADMITTED_AT_ONCE places.
-  let admitted = 0;
-  const waiting: Array<() => void> = [];
-  const enter = async () => {
-    if (admitted < ADMITTED_AT_ONCE) admitted++;
-    else await new Promise<void>((resolve) => waiting.push(resolve)); // the place is handed over
-  };
-  const leave = () => {
-    const next = waiting.shift();
-    if (next !== undefined) next();
-    else admitted--;
+    const seq = variant === "sequence" ? "nextval('bench_event_seq')" : "next.last_seq";
+    const upsert = `with next as (
+        insert into tenant_event_sequences (tenant_id, last_seq) values (${lit(tenant)}, 1)
+        on conflict (tenant_id) do update set last_seq = tenant_event_sequences.last_seq + 1 returning last_seq
+      ), appended as (`;
+    const insert = `insert into customer_events (tenant_id, id, seq, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
+      select ${lit(tenant)}::uuid, ${lit(randomUUID())}::uuid, ${seq}, ${lit(customer)}::uuid, 'CUSTOMER_UPDATED', 'api_key:bench',
+        ${lit(requestId)}::uuid, null, '', '["metadata"]'::jsonb, '{}'::jsonb, now()`;
+    return variant === "sequence"
+      ? `${insert};`
+      : `${upsert} ${insert} from next returning tenant_id) select pg_notify(${lit(EVENTS_CHANNEL)}, tenant_id::text) from appended;`;
   };
   const transaction = async (c: pg.PoolClient, variant: Variant) => {
     const requestId = randomUUID();
@@ -104,15 +112,12 @@ try {
       text: "insert into idempotency_records (tenant_id, request_id, method, fingerprint, response, resource_id, create_time) values ($1, $2, $3, $4, null, $5, now())",
       values: [tenant, requestId, "finhub.customer.v1.CustomerService/UpdateCustomer", "ab".repeat(32), customer],
     });
-    if (variant === "admitted") await enter();
-    try {
-      await c.query(`${append(variant, requestId)} commit`);
-    } finally {
-      if (variant === "admitted") leave();
-    }
+    await c.query(`${append(variant, requestId)} commit`);
+    if (variant === "after-commit") await sequencer.numbered(tenant);
   };
   const run = async (variant: Variant) => {
     await Promise.all(clients.map((c) => transaction(c, variant))); // warm: statements prepared, rows cached
+    for (const pid of await sequencerBackends()) if (!backends.includes(pid)) backends.push(pid);
     let started = 0;
     const ticks0 = backendTicks();
     const t0 = performance.now();
@@ -128,7 +133,7 @@ try {
     return { tps: started / seconds, cpuUs: ((backendTicks() - ticks0) / clockTicks() / started) * 1e6 };
   };
 
-  log(`${CLIENTS} connections, ${TRANSACTIONS} transactions per variant and round, ${ROUNDS} rounds, ${ADMITTED_AT_ONCE} admitted at a time (database ${dbName})`);
+  log(`${CLIENTS} connections, ${TRANSACTIONS} transactions per variant and round, ${ROUNDS} rounds (database ${dbName})`);
   const results = new Map<Variant, Array<{ tps: number; cpuUs: number }>>(VARIANTS.map((v) => [v, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const variant of round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
@@ -148,6 +153,8 @@ try {
   }
   for (const c of clients) c.release();
   await pool.end();
+  sequencerScopes.close();
+  await sequencerOrm.close(true);
 } finally {
   await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => undefined);
   await admin.end();

@@ -10,6 +10,7 @@ import { Migration20261128185015_tenant_audit } from "./Migration20261128185015_
 import { Migration20261128193212_defence_in_depth } from "./Migration20261128193212_defence_in_depth.js";
 import { Migration20261206191806_session_tokens } from "./Migration20261206191806_session_tokens.js";
 import { Migration20261207041000_customer_by_id } from "./Migration20261207041000_customer_by_id.js";
+import { Migration20261207110000_event_numbering_after_commit } from "./Migration20261207110000_event_numbering_after_commit.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128170318_init", class: Migration20261128170318_init },
@@ -21,4 +22,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128193212_defence_in_depth", class: Migration20261128193212_defence_in_depth },
   { name: "Migration20261206191806_session_tokens", class: Migration20261206191806_session_tokens },
   { name: "Migration20261207041000_customer_by_id", class: Migration20261207041000_customer_by_id },
+  { name: "Migration20261207110000_event_numbering_after_commit", class: Migration20261207110000_event_numbering_after_commit },
 ];

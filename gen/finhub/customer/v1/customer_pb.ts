@@ -646,7 +646,10 @@ export type CustomerEvent = Message<"finhub.customer.v1.CustomerEvent"> & {
   cursor: string;
 
   /**
-   * Position in the tenant's stream: 1, 2, 3, ... in commit order, without gaps.
+   * Position in the tenant's stream: 1, 2, 3, ... without gaps, in the order the events became
+   * visible (a higher number is never visible before a lower one; one customer's events are
+   * numbered in the order they happened). Assigned once the change is committed, before the call
+   * that made it returns.
    *
    * @generated from field: int64 sequence = 2;
    */

@@ -139,7 +139,7 @@ export interface Scopes {
 }
 
 interface PooledClient {
-  query(text: string): Promise<Array<{ rows: unknown[] }> | { rows: unknown[] }>;
+  query(text: string): Promise<Array<{ rows: unknown[]; command: string }> | { rows: unknown[]; command: string }>;
   query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
@@ -206,8 +206,13 @@ export function createScopes(orm: MikroORM): Scopes {
         (em as WithDeferred)[DEFERRED] = deferred;
         const result = beforeCommit(await work(em), deadline);
         const statements = deferred.statements.splice(0);
-        await connection.query(statements.length === 0 ? "commit" : `${statements.join(";\n")};\ncommit`);
+        const done = await connection.query(statements.length === 0 ? "commit" : `${statements.join(";\n")};\ncommit`);
         open = false;
+        // PostgreSQL answers `commit` in a transaction that an earlier statement aborted with
+        // ROLLBACK, not an error: work that swallowed a failed statement must not pass for written.
+        if ((Array.isArray(done) ? done[done.length - 1]! : done).command !== "COMMIT") {
+          throw new Error("the transaction was rolled back at commit: one of its statements had failed");
+        }
         return result;
       } catch (err) {
         // A failed statement leaves the transaction open and aborted: close it before reuse.

@@ -49,6 +49,15 @@ describe("deferUntilCommit", () => {
         await flushDeferred(em);
       }),
     ).toBe("22012");
+    // A failed statement aborts the transaction: swallowing its error does not make it commit
+    // (PostgreSQL answers that `commit` with ROLLBACK, not an error: scope.ts checks).
+    await expect(
+      scopes.tenant(randomUUID())(async (em) => {
+        deferUntilCommit(em, DIVISION);
+        await flushDeferred(em).catch(() => undefined);
+        return "flushed";
+      }),
+    ).rejects.toThrow("the transaction was rolled back at commit");
     await expect(
       scopes.tenant(randomUUID())(async (em) => {
         deferUntilCommit(em, "select 1");

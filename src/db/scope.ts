@@ -11,7 +11,7 @@
 import type { EntityManager, MikroORM, Transaction } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { AppError } from "../errors.js";
-import { literal as lit, type Statement } from "./sql.js";
+import { literal as lit, preparedName, type Statement } from "./sql.js";
 import { WarmPool, type KnexPoolClient, type PoolConnection } from "./warm-pool.js";
 
 /** Runs `work` in one transaction of a fixed scope; commits on success, rolls back on error. */
@@ -249,7 +249,7 @@ export function createScopes(orm: MikroORM): Scopes {
       const left = remainingMs(deadline);
       // Outside `begin`, the statement is its own transaction: nothing to roll back on failure.
       const result = await pooled((connection) =>
-        connection.query({ name: statement.name, text: statement.text, values: [...values, left === undefined ? "" : String(left)] }),
+        connection.query({ name: preparedName(connection, statement), text: statement.text, values: [...values, left === undefined ? "" : String(left)] }),
       );
       return result.rows as R[];
     },

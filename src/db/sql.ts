@@ -25,6 +25,24 @@ export function statement(name: string, text: string): Statement {
   return { name: `cms_${name}`, text };
 }
 
+/**
+ * The statement's name on `connection`: its own name plus the process and a number per
+ * connection. PostgreSQL keeps prepared statements per connection, but the embedded PGlite serves
+ * every connection, of every process, from ONE session (pglite-socket): two connections preparing
+ * the same name collided ("prepared statement … already exists"), and concurrent calls on
+ * `npm start`'s defaults failed with INTERNAL. The names are kept on the connection, made once
+ * per statement.
+ */
+const NAMES = Symbol("customerms.statementNames");
+let connectionsNamed = 0;
+export function preparedName(connection: object, s: Statement): string {
+  const c = connection as { [NAMES]?: { readonly id: number; readonly names: Map<string, string> } };
+  const own = (c[NAMES] ??= { id: ++connectionsNamed, names: new Map() });
+  let name = own.names.get(s.name);
+  if (name === undefined) own.names.set(s.name, (name = `${s.name}_${process.pid}_${own.id}`));
+  return name;
+}
+
 interface PgConnection {
   query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }
@@ -50,7 +68,7 @@ export function sqlOf(em: EntityManager): Sql {
   const exec = async (s: Statement, values: readonly unknown[]) => {
     const connection = await trx.client.acquireConnection();
     try {
-      return await connection.query({ name: s.name, text: s.text, values: values as unknown[] });
+      return await connection.query({ name: preparedName(connection, s), text: s.text, values: values as unknown[] });
     } catch (err) {
       throw em.getDriver().convertException(err as Error);
     }

@@ -58,6 +58,19 @@ describe("npm start with no DATABASE_URL (embedded PGlite)", () => {
       auth,
     );
     expect(customer?.id).toMatch(/^[0-9a-f-]{36}$/);
+    // Concurrent calls: the pool's connections are all served by PGlite's ONE session
+    // (pglite-socket), where prepared statements of the same name used to collide (INTERNAL).
+    const concurrent = await Promise.allSettled(
+      Array.from({ length: 16 }, (_, i) =>
+        c1.customers.createCustomer(
+          { customer: { profile: { case: "business", value: { legalName: `Concurrent ${i}` } }, email: `c${i}@embedded.example`, countryCode: "NL" } },
+          auth,
+        ),
+      ),
+    );
+    expect(concurrent.flatMap((r) => (r.status === "rejected" ? [String(r.reason)] : []))).toEqual([]);
+    const events = await c1.customers.listCustomerEvents({ customerId: customer!.id }, auth);
+    expect(events.events.map((e) => e.sequence)).toEqual([1n]);
     await stop(first);
     expect(first.stdout()).toContain('"msg":"stopped"'); // drained and exited 0 (see main.ts)
 

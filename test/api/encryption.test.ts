@@ -7,15 +7,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { migrateDatabase } from "../../src/db/database.js";
 import { cipherOf, createKeyring, parseMasterKey, type TenantCipher } from "../../src/db/envelope.js";
 import { rotateMasterKey } from "../../src/db/key-rotation.js";
 import { bearer, createTenant, sql, startServer, TEST_MASTER_KEY, type TestServer, type TestTenant } from "../support/app.js";
 import { useServer } from "../support/file-server.js";
 import { beneficialOwner, completeBusiness, completeIndividual, type GrpcDate } from "../support/fixtures.js";
 import { details, grpcClients, metadata, unary, unaryError } from "../support/grpc.js";
+import { createOwnDatabase, type OwnDatabase } from "../support/own-database.js";
 import { cleanEnv, spawnService } from "../support/process.js";
 
 const run = promisify(execFile);
@@ -473,41 +472,20 @@ describe.runIf(inject("databaseKind") === "postgresql")("master key rotation", (
   // On a database of its own: the rotation rewraps EVERY tenant's key of the database it runs on.
   const K1 = randomBytes(32).toString("base64");
   const K2 = randomBytes(32).toString("base64");
-  const dbName = `cms_rotation_${randomBytes(6).toString("hex")}`;
   let ownerUrl = "";
   let serviceUrl = "";
-  let created = false;
+  let database: OwnDatabase | undefined;
   const open: TestServer[] = [];
   const openClients: Array<ReturnType<typeof grpcClients>> = [];
 
   beforeAll(async () => {
-    const admin = new pg.Client({ connectionString: inject("adminDatabaseUrl") });
-    await admin.connect();
-    try {
-      await admin.query(`CREATE DATABASE ${dbName}`);
-      created = true;
-    } finally {
-      await admin.end();
-    }
-    const owner = new URL(inject("databaseUrl"));
-    owner.pathname = `/${dbName}`;
-    ownerUrl = owner.toString();
-    const service = new URL(inject("serviceDatabaseUrl"));
-    service.pathname = `/${dbName}`;
-    serviceUrl = service.toString();
-    await migrateDatabase(ownerUrl);
+    database = await createOwnDatabase("cms_rotation");
+    ({ ownerUrl, serviceUrl } = database);
   });
   afterAll(async () => {
     for (const c of openClients) c.close();
     for (const s of open) await s.close();
-    if (!created) return;
-    const admin = new pg.Client({ connectionString: inject("adminDatabaseUrl") });
-    await admin.connect();
-    try {
-      await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    } finally {
-      await admin.end();
-    }
+    await database?.drop();
   });
 
   /** A file.server on the rotation database with `master` (and `previous`) as its keys. */

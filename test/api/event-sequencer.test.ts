@@ -2,23 +2,29 @@
 // event_numbering_after_commit): events are inserted without a number and numbered after their
 // commit, gapless, in append order; the calls that commit while a numbering runs share the next
 // one; a failed numbering does not fail the call; start() numbers what a crash left behind.
-// On the real database, as the service's role (row-level security on).
+// On the real database, as the service's role (row-level security on), in a database of this
+// file's own: the other files' servers sweep every tenant's unnumbered events every second, and
+// would number (and lock) this file's behind its back.
 import { randomUUID } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openOrm } from "../../src/db/orm.js";
 import { createScopes, deferUntilCommit, type Scopes } from "../../src/db/scope.js";
 import { literal } from "../../src/db/sql.js";
 import { appendStatement, EVENTS_CHANNEL, EventRepository } from "../../src/events/event.repository.js";
 import { EventSequencer, NUMBERING_BATCH, numberingStore, type NumberingStore } from "../../src/events/event.sequencer.js";
 import { sql } from "../support/app.js";
+import { createOwnDatabase, type OwnDatabase } from "../support/own-database.js";
 
-const serviceUrl = inject("serviceDatabaseUrl");
+let database: OwnDatabase | undefined;
+let serviceUrl: string;
 let orm: MikroORM;
 let scopes: Scopes;
 
 beforeAll(async () => {
+  database = await createOwnDatabase("cms_sequencer");
+  serviceUrl = database.serviceUrl;
   orm = await openOrm(serviceUrl, 6);
   scopes = createScopes(orm);
 });
@@ -26,6 +32,7 @@ beforeAll(async () => {
 afterAll(async () => {
   scopes?.close();
   await orm?.close(true);
+  await database?.drop();
 });
 
 const event = (tenantId: string, requestId = randomUUID()) => ({
@@ -77,13 +84,13 @@ function counting(failures = 0): { store: NumberingStore; calls: () => number } 
 describe("EventSequencer", () => {
   it("start() numbers what a crash left unnumbered: gapless, in append order, with a notification", async () => {
     const tenant = randomUUID();
-    await unnumbered(tenant, 3);
-    expect(await numbers(tenant)).toEqual({ seqs: [null, null, null], last: undefined });
     const listener = new pg.Client({ connectionString: serviceUrl });
     await listener.connect();
     try {
       const notified = new Promise<string>((resolve) => listener.on("notification", (n) => n.payload === tenant && resolve(n.payload)));
       await listener.query(`listen ${EVENTS_CHANNEL}`);
+      await unnumbered(tenant, 3);
+      expect(await numbers(tenant)).toEqual({ seqs: [null, null, null], last: undefined });
       const sequencer = new EventSequencer(numberingStore(scopes), () => undefined, 60_000);
       await sequencer.start();
       await sequencer.stop();

@@ -47,6 +47,9 @@ const event = (tenantId: string, requestId = randomUUID()) => ({
   time: new Date(),
 });
 
+/** An event repository with a sequencer of its own, as one process of the service has. */
+const processRepository = () => new EventRepository(new EventSequencer(numberingStore(scopes), () => undefined));
+
 /** Commits `n` events of the tenant without numbering them (what a crash right after the commit
  * leaves), one transaction each. */
 async function unnumbered(tenantId: string, n: number): Promise<void> {
@@ -103,7 +106,7 @@ describe("EventSequencer", () => {
 
   it("writers of one tenant in two processes: each call returns with its event numbered, and together they are 1..n", async () => {
     const tenant = randomUUID();
-    const repos = [new EventRepository(new EventSequencer(numberingStore(scopes), () => undefined)), new EventRepository(new EventSequencer(numberingStore(scopes), () => undefined))];
+    const repos = [processRepository(), processRepository()];
     const WRITES = 120;
     let next = 0;
     const own: Array<number | null> = [];
@@ -131,7 +134,7 @@ describe("EventSequencer", () => {
   it("one customer's events, written one after another from two processes, are numbered in that order", async () => {
     const tenant = randomUUID();
     const customerId = randomUUID();
-    const repos = [new EventRepository(new EventSequencer(numberingStore(scopes), () => undefined)), new EventRepository(new EventSequencer(numberingStore(scopes), () => undefined))];
+    const repos = [processRepository(), processRepository()];
     const WRITES = 30;
     // Two writers race on the customer's row (as UpdateCustomer does: the later one waits for the
     // earlier one's row lock, so it appends after the earlier commit).

@@ -28,7 +28,7 @@ import os from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { build } from "../../scripts/build.js";
-import { ensureServiceRole } from "../support/service-role.js";
+import { asRole, ensureServiceRole } from "../support/service-role.js";
 import { startCommand } from "../support/process.js";
 import {
   benchDir,
@@ -518,16 +518,14 @@ async function main(): Promise<number> {
   await admin.end();
   const ownerUrl = new URL(PG_SERVER);
   ownerUrl.pathname = `/${databaseName}`;
-  const serviceUrl = new URL(ownerUrl.toString());
-  serviceUrl.username = SERVICE_ROLE;
-  serviceUrl.password = "";
+  const serviceUrl = asRole(ownerUrl.toString(), SERVICE_ROLE);
   log(`database ${databaseName} on ${ownerUrl.host}`);
 
   const baseEnv: NodeJS.ProcessEnv = {};
   for (const k of ["PATH", "HOME", "LANG", "TMPDIR"]) if (process.env[k] !== undefined) baseEnv[k] = process.env[k];
   const migrate = spawnChild("migrate", process.execPath, ["--import", "tsx", "scripts/migrate.ts"], {
     ...baseEnv,
-    DATABASE_URL: serviceUrl.toString(),
+    DATABASE_URL: serviceUrl,
     DATABASE_MIGRATION_URL: ownerUrl.toString(),
   });
   const migrated = await new Promise<number | null>((resolve) => migrate.once("exit", (code) => resolve(code)));
@@ -564,7 +562,7 @@ async function main(): Promise<number> {
     PORT: String(port),
     HOST: "127.0.0.1",
     LOG_LEVEL: "warn",
-    DATABASE_URL: serviceUrl.toString(),
+    DATABASE_URL: serviceUrl,
     DATABASE_MIGRATION_URL: ownerUrl.toString(),
     DATABASE_POOL_MAX: String(POOL_MAX),
     CUSTOMERMS_MIGRATE_ON_START: "true",
@@ -600,7 +598,7 @@ async function main(): Promise<number> {
   const echo = spawnChild("grpc-js echo", process.execPath, ["--import", "tsx", join(benchDir, "baseline.ts"), "echo"], baseEnv);
   const hand = spawnChild("hand-written baseline", process.execPath, [...profileArgs, "--import", "tsx", join(benchDir, "baseline.ts"), "handwritten"], {
     ...baseEnv,
-    BENCH_DATABASE_URL: serviceUrl.toString(),
+    BENCH_DATABASE_URL: serviceUrl,
     BENCH_MASTER_KEY: secrets.master,
     BENCH_POOL_MAX: String(POOL_MAX),
   });

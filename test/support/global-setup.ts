@@ -97,7 +97,10 @@ export default async function setup(project: TestProject) {
     );
   } else {
     const dir = await mkdtemp(join(tmpdir(), "cms-test-pglite-"));
-    const embedded = await startEmbeddedPostgres(dir, 20);
+    // Every test file's server keeps a pool and a listener, and some tests start service
+    // processes: pglite-socket resets connections beyond its limit (ECONNRESET, "Connection
+    // terminated unexpectedly"), which was 58 of the 96 failures on PGlite with a limit of 20.
+    const embedded = await startEmbeddedPostgres(dir, 200);
     url = embedded.url;
     adminUrl = embedded.url;
     kind = "embedded";

@@ -12,6 +12,7 @@ import { AuthFailures } from "./server/auth-failures.js";
 import { Metrics, type PoolStats } from "./observability/metrics.js";
 import { EventRepository } from "./events/event.repository.js";
 import { EventSequencer, numberingStore } from "./events/event.sequencer.js";
+import { RetentionSweeper } from "./db/retention.js";
 import { EventListener } from "./events/event.listener.js";
 import { EventService } from "./events/event.service.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -105,6 +106,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const listener = new EventListener(database.url, logger);
     await listener.start();
     await sequencer.start(); // numbers what a crash between a commit and its numbering left behind
+    const retention = new RetentionSweeper(scopes, config.idempotencyRetentionMs, logger);
+    retention.start();
     const eventService = new EventService(scopes, events, listener, async (em, tenantId, id) =>
       (await customerRepo.findById(em, tenantId, id)) !== null,
     );
@@ -158,6 +161,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           streamsShutdown.abort(); // event streams end now (UNAVAILABLE), unary calls drain
           await door.close(config.shutdownGraceMs);
           await sequencer.stop();
+          await retention.stop();
           await listener.stop();
           shutdown.abort();
           redis?.disconnect();

@@ -57,6 +57,10 @@ const schema = z.object({
   CUSTOMERMS_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   CUSTOMERMS_HEALTH_INTERVAL_MS: int(100, 60_000).default(1_000),
   CUSTOMERMS_STREAM_HEARTBEAT_MS: int(100, 300_000).default(15_000),
+  // The contract promises a request_id is kept for at least 24 hours; 0 keeps them for good.
+  CUSTOMERMS_IDEMPOTENCY_RETENTION_HOURS: int(0, 87_600)
+    .refine((h) => h === 0 || h >= 24, "must be 0 (keep for good) or at least 24 (the API promises request_ids are kept 24 hours)")
+    .default(168),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   // OpenTelemetry's own names, so operators set what they already know.
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().url("must be an http(s) URL").regex(/^https?:\/\//, "must be an http(s) URL").optional(),
@@ -108,6 +112,8 @@ export interface Config {
   readonly healthIntervalMs: number;
   /** Idle event streams get a heartbeat this often. */
   readonly streamHeartbeatMs: number;
+  /** How long idempotency records (request_ids and their responses) are kept; undefined = for good. */
+  readonly idempotencyRetentionMs: number | undefined;
   readonly logLevel: string;
   /** OpenTelemetry traces: one server span per RPC sent as OTLP/HTTP JSON to `url`; unset = off. */
   readonly tracing: { readonly url: string; readonly serviceName: string } | undefined;
@@ -209,6 +215,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: c.CUSTOMERMS_SHUTDOWN_GRACE_MS,
     healthIntervalMs: c.CUSTOMERMS_HEALTH_INTERVAL_MS,
     streamHeartbeatMs: c.CUSTOMERMS_STREAM_HEARTBEAT_MS,
+    idempotencyRetentionMs: c.CUSTOMERMS_IDEMPOTENCY_RETENTION_HOURS === 0 ? undefined : c.CUSTOMERMS_IDEMPOTENCY_RETENTION_HOURS * 3_600_000,
     logLevel: c.LOG_LEVEL,
     tracing: c.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
       ? Object.freeze({ url: c.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, serviceName: c.OTEL_SERVICE_NAME })

@@ -19,6 +19,14 @@ describe("loadConfig", () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  it("keeps idempotency records 7 days unless CUSTOMERMS_IDEMPOTENCY_RETENTION_HOURS says otherwise (0 = for good, never under 24)", () => {
+    expect(loadConfig({}).idempotencyRetentionMs).toBe(168 * 3_600_000);
+    expect(loadConfig({ CUSTOMERMS_IDEMPOTENCY_RETENTION_HOURS: "24" }).idempotencyRetentionMs).toBe(24 * 3_600_000);
+    expect(loadConfig({ CUSTOMERMS_IDEMPOTENCY_RETENTION_HOURS: "0" }).idempotencyRetentionMs).toBeUndefined();
+    expect(() => loadConfig({ CUSTOMERMS_IDEMPOTENCY_RETENTION_HOURS: "12" })).toThrow(/CUSTOMERMS_IDEMPOTENCY_RETENTION_HOURS: must be 0 \(keep for good\) or at least 24/);
+    expect(() => loadConfig({ CUSTOMERMS_IDEMPOTENCY_RETENTION_HOURS: "1.5" })).toThrow(/CUSTOMERMS_IDEMPOTENCY_RETENTION_HOURS: must be a whole number/);
+  });
+
   it("turns OpenTelemetry traces on with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (service name customerms unless OTEL_SERVICE_NAME)", () => {
     expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://otel:4318/v1/traces" }).tracing).toEqual({
       url: "http://otel:4318/v1/traces",

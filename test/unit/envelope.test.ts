@@ -1,8 +1,9 @@
 // db/envelope.ts sealing: every seal gets its own IV (AES-GCM must never reuse one under a key),
-// also across the refills of the pooled CSPRNG output the IVs are cut from, and opens back.
+// also across the refills of the pooled CSPRNG output the IVs are cut from, and opens back;
+// values opened once are remembered only as what opening them gives (OpenedValues).
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { cipherOf, createKeyring, wrapDataKey } from "../../src/db/envelope.js";
+import { cipherOf, createKeyring, DecryptionError, OpenedValues, wrapDataKey } from "../../src/db/envelope.js";
 
 describe("sealing", () => {
   it("gives every sealed value a distinct IV, across IV pool refills, and each opens to its plaintext", () => {
@@ -21,5 +22,48 @@ describe("sealing", () => {
       expect(cipher.open(sealed, `t/c${i}/f`)).toBe(plaintext);
     }
     expect(ivs.size).toBe(n);
+  });
+});
+
+describe("opened values (OpenedValues)", () => {
+  const ring = createKeyring(randomBytes(32));
+  const tenantId = "22222222-2222-4222-8222-222222222222";
+  const cipher = cipherOf(ring, { tenantId, keyId: "d0000memo", wrappedKey: wrapDataKey(ring, tenantId, randomBytes(32)) });
+
+  it("a remembered value still fails to open at another row or field, altered, or with another tenant's cipher", () => {
+    const sealed = cipher.seal("1980-12-01", `${tenantId}/c1/individual.date_of_birth`);
+    expect(cipher.open(sealed, `${tenantId}/c1/individual.date_of_birth`)).toBe("1980-12-01");
+    expect(cipher.open(sealed, `${tenantId}/c1/individual.date_of_birth`)).toBe("1980-12-01"); // remembered
+    expect(() => cipher.open(sealed, `${tenantId}/c2/individual.date_of_birth`)).toThrow(DecryptionError);
+    const other = cipherOf(ring, { tenantId, keyId: "d0000othr", wrappedKey: wrapDataKey(ring, tenantId, randomBytes(32)) });
+    expect(() => other.open(sealed, `${tenantId}/c1/individual.date_of_birth`)).toThrow(DecryptionError);
+    const [v, kid, iv, ct, tag] = sealed.split(".");
+    const altered = [v, kid, iv, Buffer.from(Buffer.from(ct!, "base64url").map((b, i) => (i === 0 ? b ^ 1 : b))).toString("base64url"), tag].join(".");
+    expect(() => cipher.open(altered, `${tenantId}/c1/individual.date_of_birth`)).toThrow(DecryptionError);
+  });
+
+  it("opens each value once while it is remembered; again after its time, or once evicted; never holds more than its bound", () => {
+    let now = 0;
+    const memo = new OpenedValues(3, 1_000, () => now);
+    let opened = 0;
+    const open = (sealed: string) => memo.open(1, sealed, "aad", () => `plain:${sealed}:${++opened}`);
+    expect(open("a")).toBe("plain:a:1");
+    expect(open("a")).toBe("plain:a:1");
+    expect(opened).toBe(1);
+    now = 1_000; // its time is up
+    expect(open("a")).toBe("plain:a:2");
+    for (const x of ["b", "c", "d"]) open(x); // "a" is the oldest: evicted by "d"
+    expect(memo.size).toBe(3);
+    expect(open("d")).toBe("plain:d:5");
+    expect(open("a")).toBe("plain:a:6");
+    expect(memo.size).toBe(3);
+    expect(memo.open(1, "d", "other aad", () => "other")).toBe("other"); // the associated data is part of the key
+    expect(memo.open(2, "d", "aad", () => "another cipher's")).toBe("another cipher's"); // and the cipher that opens
+  });
+
+  it("remembers nothing that failed to open", () => {
+    const memo = new OpenedValues(10, 1_000);
+    expect(() => memo.open(1, "x", "aad", () => { throw new DecryptionError("no"); })).toThrow(DecryptionError);
+    expect(memo.size).toBe(0);
   });
 });

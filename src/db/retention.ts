@@ -15,6 +15,8 @@ import type { Scopes } from "./scope.js";
 
 export const RETENTION_BATCH = 1_000;
 export const MAX_BATCHES = 100;
+/** A batch's statement_timeout: a pass never holds a connection for long (nor a shutdown). */
+const BATCH_TIMEOUT_MS = 30_000;
 /** How long an expired session token is kept before it is deleted. */
 export const SESSION_TOKEN_GRACE_MS = 24 * 3_600_000;
 
@@ -112,7 +114,7 @@ export class RetentionSweeper {
   private async purge(sql: string, before: Date): Promise<number> {
     let total = 0;
     for (let i = 0; i < MAX_BATCHES && !this.stopped; i++) {
-      const deleted = await this.scopes.operator("maintenance/retention")(async (em) => {
+      const deleted = await this.scopes.operator("maintenance/retention", Date.now() + BATCH_TIMEOUT_MS)(async (em) => {
         const result = await em.execute<{ affectedRows: number }>(sql, [before, RETENTION_BATCH, RETENTION_BATCH], "run");
         return result.affectedRows;
       });

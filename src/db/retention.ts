@@ -23,7 +23,9 @@ export const SESSION_TOKEN_GRACE_MS = 24 * 3_600_000;
 /** Every tenant, and the operator calls' scope (TenantService's request_ids). */
 const SCOPES = `(select "id" from "tenants" union all select '${ADMIN_SCOPE}'::uuid) as t(id)`;
 
-/** One batch of the rows of `table` whose `column` is before $1, at most $2 of them. */
+/** One batch: the rows of `table` whose `column` is before the first parameter, at most the
+ * second per tenant and the third in all (the lateral join stops pulling rows, and locking
+ * them, once it has enough). */
 const purge = (table: string, key: string, column: string) =>
   `with doomed as (
      select r."tenant_id", r."${key}" from ${SCOPES}

@@ -5,7 +5,7 @@
 // the row and field as associated data; identifiers arrive sealed from the service.
 import type { EntityManager, FilterQuery } from "@mikro-orm/postgresql";
 import type { DataKeys, TenantCipher } from "../db/envelope.js";
-import type { Scopes } from "../db/scope.js";
+import { deferStatementUntilCommit, type Scopes } from "../db/scope.js";
 import { sqlOf, statement } from "../db/sql.js";
 import type { CalendarDate, Customer, CustomerStatus, CustomerType, Profile, Representative } from "./customer.js";
 import { CustomerEntity, type CustomerRow } from "./customer.entity.js";
@@ -214,8 +214,10 @@ export class CustomerRepository {
     return rows.length === 0 ? null : fromRow(rowFromRaw(rows[0]!), cipher);
   }
 
+  /** Sent with the commit (scope.ts deferUntilCommit): nothing in a create reads the row back,
+   * and a unique violation fails the commit with the same converted error as it would here. */
   async insert(em: EntityManager, customer: Customer): Promise<void> {
-    await sqlOf(em).run(INSERT, insertValues(toRow(customer, await this.keys.forTenant(em, customer.tenantId))));
+    deferStatementUntilCommit(em, INSERT, insertValues(toRow(customer, await this.keys.forTenant(em, customer.tenantId))));
   }
 
   async findById(em: EntityManager, tenantId: string, id: string): Promise<Customer | null> {

@@ -11,7 +11,7 @@
 import type { EntityManager, MikroORM, Transaction } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { AppError } from "../errors.js";
-import { literal as lit, preparedName, type Statement } from "./sql.js";
+import { literal as lit, preparedName, render, type QueryResult, type Statement, type TransactionClient } from "./sql.js";
 import { WarmPool, type KnexPoolClient, type PoolConnection } from "./warm-pool.js";
 
 /** Runs `work` in one transaction of a fixed scope; commits on success, rolls back on error. */
@@ -83,6 +83,13 @@ export function deferUntilCommit(em: EntityManager, statement: string): void {
   deferred.statements.push(statement);
 }
 
+/** deferUntilCommit for a db/sql.ts statement, its values in place (sql.ts render). */
+export function deferStatementUntilCommit(em: EntityManager, s: Statement, values: readonly unknown[]): void {
+  const text = render(s, values);
+  if (text === undefined) throw new Error(`deferStatementUntilCommit: a value of ${s.name} cannot be rendered as SQL text`);
+  deferUntilCommit(em, text);
+}
+
 /**
  * Runs `then` once `em`'s transaction has committed and given its connection back, before the
  * transaction's promise resolves (so the call waits for it); never after a rollback. One per `key`
@@ -152,18 +159,45 @@ interface KnexClient {
 
 /**
  * What MikroORM and knex need of a transaction context, bound to a connection whose transaction
- * WE opened: a knex client that always hands out that connection and never releases it (what
+ * WE open: a knex client that always hands out that connection and never releases it (what
  * knex's own makeTxClient does, without building a whole knex instance per transaction).
  * `builder.transacting(ctx)` only reads `ctx.client` (checking `client.transacting`), and
  * db/sql.ts acquires the same connection through it.
+ *
+ * The `begin` (`opening`: begin plus the scope's settings) is sent lazily: with the first
+ * statement when that statement can travel as SQL text (openWith, db/sql.ts), alone before the
+ * first other use of the connection (acquireConnection), or with the commit when the work sent
+ * nothing. Every transaction saves one round trip: the socket writes to PostgreSQL were about a
+ * quarter of the service's busy CPU in UpdateCustomer's profile (docs/architecture.md §6).
+ * Statements queue on the one connection in the order they are sent, so the begin always runs
+ * first.
  */
-function transactionContext(client: KnexClient, connection: PooledClient): Transaction {
-  const txClient = Object.create(client) as KnexClient & { transacting: boolean };
+function transactionContext(client: KnexClient, connection: PooledClient, opening: string): { context: Transaction; tx: TransactionClient } {
+  const txClient = Object.create(client) as KnexClient & TransactionClient & { transacting: boolean };
+  let pending: string | undefined = opening;
+  let begun: Promise<unknown> | undefined;
   txClient.transacting = true;
-  txClient.acquireConnection = () => Promise.resolve(connection);
+  txClient.unopened = () => pending !== undefined;
+  txClient.openWith = (first) => {
+    if (pending === undefined) throw new Error("openWith: the transaction has already begun");
+    const sent = connection.query(`${pending};\n${first}`) as Promise<QueryResult[]>;
+    pending = undefined;
+    // Its failure is openWith's caller's; a later statement then fails on the aborted transaction.
+    begun = sent.then(noop, noop);
+    return sent.then((results) => results[results.length - 1]!);
+  };
+  txClient.acquireConnection = async () => {
+    if (pending !== undefined) {
+      begun = connection.query(pending);
+      pending = undefined;
+    }
+    await begun;
+    return connection;
+  };
   txClient.releaseConnection = () => Promise.resolve();
-  return { client: txClient } as unknown as Transaction;
+  return { context: { client: txClient } as unknown as Transaction, tx: txClient };
 }
+const noop = () => undefined;
 
 export function createScopes(orm: MikroORM): Scopes {
   let knex: KnexClient | undefined;
@@ -185,29 +219,33 @@ export function createScopes(orm: MikroORM): Scopes {
     }
   };
   /**
-   * One transaction on a pooled connection: `begin; <settings>` in ONE simple-protocol round trip
-   * (knex + MikroORM's transactional took two, and rebuilt a knex instance per transaction:
-   * measured at about a tenth of CreateCustomer's CPU), then `work` with an EntityManager bound to
-   * it (MikroORM queries and db/sql.ts statements both run on this connection), then commit; on
-   * any error, rollback. Errors of our own begin/commit are converted as MikroORM converts its
-   * own, so errors.ts sees the same exceptions as before.
+   * One transaction on a pooled connection: `begin; <settings>` as one simple-protocol query
+   * (knex + MikroORM's transactional took two round trips, and rebuilt a knex instance per
+   * transaction: measured at about a tenth of CreateCustomer's CPU), sent with the first statement
+   * (see transactionContext); then `work` with an EntityManager bound to it (MikroORM queries and
+   * db/sql.ts statements both run on this connection), then commit; on any error, rollback.
+   * Errors of our own begin/commit are converted as MikroORM converts its own, so errors.ts sees
+   * the same exceptions as before.
    */
   const transaction = async <T>(settings: () => string, deadline: number | undefined, work: (em: EntityManager) => Promise<T>): Promise<T> => {
     const deferred: Deferred = { statements: [] };
     const result = await pooled(async (connection, client) => {
       // Only our own begin/commit raise raw driver errors: work's are converted where they happen.
       const convert = (err: unknown) => (err instanceof pg.DatabaseError ? orm.em.getDriver().convertException(err) : err);
-      // From `begin` on, a failure leaves a transaction to roll back (a failed setting aborts it).
-      let open = true;
+      const { context, tx } = transactionContext(client, connection, `begin; ${settings()}`);
+      // Once `begin` is sent, a failure leaves a transaction to roll back (a failed setting aborts it).
+      let committed = false;
       try {
-        await connection.query(`begin; ${settings()}`);
         const em = orm.em.fork();
-        em.setTransactionContext(transactionContext(client, connection));
+        em.setTransactionContext(context);
         (em as WithDeferred)[DEFERRED] = deferred;
         const result = beforeCommit(await work(em), deadline);
         const statements = deferred.statements.splice(0);
-        const done = await connection.query(statements.length === 0 ? "commit" : `${statements.join(";\n")};\ncommit`);
-        open = false;
+        // Work that sent nothing and deferred nothing has nothing to commit: no round trip at all.
+        if (tx.unopened() && statements.length === 0) return result;
+        const end = `${statements.length === 0 ? "" : `${statements.join(";\n")};\n`}commit`;
+        const done = tx.unopened() ? await tx.openWith(end) : await connection.query(end);
+        committed = true;
         // PostgreSQL answers `commit` in a transaction that an earlier statement aborted with
         // ROLLBACK, not an error: work that swallowed a failed statement must not pass for written.
         if ((Array.isArray(done) ? done[done.length - 1]! : done).command !== "COMMIT") {
@@ -216,7 +254,7 @@ export function createScopes(orm: MikroORM): Scopes {
         return result;
       } catch (err) {
         // A failed statement leaves the transaction open and aborted: close it before reuse.
-        if (open) await connection.query("rollback").catch(() => undefined);
+        if (!committed && !tx.unopened()) await connection.query("rollback").catch(() => undefined);
         throw convert(err);
       }
     });

@@ -3,7 +3,8 @@
 // and knex (metadata walk, key renaming, value quoting, knex raw + formatter): on CreateCustomer
 // that was about a third of the service's CPU per call (docs/performance.md). Statements sent
 // here go to the pg connection the transaction already holds, as prepared statements (parsed once
-// per connection), inside the same transaction, row-level-security scope and statement_timeout.
+// per connection), inside the same transaction, row-level-security scope and statement_timeout —
+// but for the transaction's first statement, which travels as text with the transaction's begin.
 // Errors are converted by MikroORM's own exception converter, so a unique violation is still a
 // UniqueConstraintViolationException with its constraint name, whichever path raised it.
 import type { EntityManager } from "@mikro-orm/postgresql";
@@ -13,16 +14,58 @@ import pg from "pg";
 export interface Statement {
   readonly name: string;
   readonly text: string;
+  /** The text split at its parameters: text, parameter index (0-based), text, … (see render). */
+  readonly parts: ReadonlyArray<string | number>;
 }
 
 const names = new Map<string, string>();
 
-/** Declares a statement once (module level); the same name with another text is a bug. */
+/** Declares a statement once (module level); the same name with another text is a bug. Its text
+ * has no string literals, so that every `$n` in it is a parameter (see render). */
 export function statement(name: string, text: string): Statement {
   const known = names.get(name);
   if (known !== undefined && known !== text) throw new Error(`statement ${name} is declared twice with different texts`);
+  if (text.includes("'") || text.includes("$$")) throw new Error(`statement ${name}: no string literals in a statement, pass the values as parameters`);
   names.set(name, text);
-  return { name: `cms_${name}`, text };
+  const parts = text.split(/\$(\d+)/).map((part, i) => (i % 2 === 1 ? Number(part) - 1 : part));
+  return { name: `cms_${name}`, text, parts };
+}
+
+/** A parameter's value as an SQL literal with the value pg would send for it (untyped, like a
+ * parameter, so PostgreSQL infers the same type); undefined for a value this does not render
+ * (arrays, objects: pg's own conversions are not repeated here). */
+function valueLiteral(v: unknown): string | undefined {
+  if (v === null || v === undefined) return "null";
+  switch (typeof v) {
+    case "string":
+      return literal(v);
+    case "number":
+    case "bigint":
+    case "boolean":
+      return `'${String(v)}'`;
+  }
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? undefined : `'${v.toISOString()}'`;
+  if (Buffer.isBuffer(v)) return literal(`\\x${v.toString("hex")}`);
+  return undefined;
+}
+
+/**
+ * The statement with its values in place, as one SQL text (for the simple protocol, which sends a
+ * transaction's first statement with its begin: scope.ts transactionContext), or undefined when
+ * a value cannot be rendered.
+ */
+export function render(s: Statement, values: readonly unknown[]): string | undefined {
+  let text = "";
+  for (const part of s.parts) {
+    if (typeof part === "string") {
+      text += part;
+      continue;
+    }
+    const value = valueLiteral(values[part]);
+    if (value === undefined) return undefined;
+    text += value;
+  }
+  return text;
 }
 
 /**
@@ -43,11 +86,23 @@ export function preparedName(connection: object, s: Statement): string {
   return name;
 }
 
+export type QueryResult = { rows: unknown[]; rowCount?: number | null; command: string };
+
+/** What a Scopes transaction's client (scope.ts transactionContext) offers besides the connection. */
+export interface TransactionClient {
+  /** True until the transaction's `begin` has been sent (nothing has run yet). */
+  unopened(): boolean;
+  /** Sends `first` (complete SQL: values quoted, no parameters) as the transaction's first
+   * statement, in ONE simple-protocol round trip with its `begin`; only while unopened(). Resolves
+   * to `first`'s result. */
+  openWith(first: string): Promise<QueryResult>;
+}
+
 interface PgConnection {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount?: number | null }>;
 }
 interface TransactionContext {
-  client: { acquireConnection(): Promise<PgConnection> };
+  client: { acquireConnection(): Promise<PgConnection> } & Partial<TransactionClient>;
 }
 
 export interface Sql {
@@ -66,8 +121,11 @@ export function sqlOf(em: EntityManager): Sql {
   const trx = em.getTransactionContext<TransactionContext>();
   if (trx === undefined) throw new Error("sqlOf: not inside a transaction");
   const exec = async (s: Statement, values: readonly unknown[]) => {
-    const connection = await trx.client.acquireConnection();
     try {
+      // The transaction's first statement goes with its begin, as text: one round trip less.
+      const text = trx.client.unopened?.() ? render(s, values) : undefined;
+      if (text !== undefined) return await trx.client.openWith!(text);
+      const connection = await trx.client.acquireConnection();
       return await connection.query({ name: preparedName(connection, s), text: s.text, values: values as unknown[] });
     } catch (err) {
       throw em.getDriver().convertException(err as Error);

@@ -1,12 +1,17 @@
 // db/scope.ts deferUntilCommit: statements deferred to the commit run in the order deferred
 // (observed through which deferred statement fails first: the first to run aborts the transaction
 // with its own error); afterCommit: follow-ups run once per key after the commit, before the
-// transaction's promise resolves, and never after a rollback.
+// transaction's promise resolves, and never after a rollback. The deferred begin: a transaction's
+// first db/sql.ts statement goes with its begin in one round trip (counted on pg's client), as
+// text that gives the same results as the prepared statement.
 import { randomUUID } from "node:crypto";
-import type { MikroORM } from "@mikro-orm/postgresql";
+import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
+import fc from "fast-check";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { openOrm } from "../../src/db/orm.js";
 import { afterCommit, createScopes, deferUntilCommit, flushDeferred, type Scopes } from "../../src/db/scope.js";
+import { sqlOf, statement } from "../../src/db/sql.js";
 
 const DIVISION = "select 1 / 0"; // 22012
 const BAD_INT = "select 'x'::int"; // 22P02
@@ -123,5 +128,95 @@ describe("afterCommit", () => {
     expect(await failure((em) => (afterCommit(em, "a", async () => void (ran = true)), deferUntilCommit(em, DIVISION)))).toBe("22012");
     expect(ran).toBe(false);
     expect(await counter(tenant)).toBeUndefined();
+  });
+});
+
+describe("the begin goes with the first statement", () => {
+  const SCOPE = statement("test_scope_first", "select current_setting($1, true) as tenant, now() as t, txid_current()::text as x");
+  const VALUES = statement("test_scope_values", "select $1::text as s, $2::int as i, $3::boolean as b, $4::timestamptz as d, $5::bytea as y, $6::text as n, $7::text[] as a");
+  const DIVIDE = statement("test_scope_divide", "select 1 / $1::int as q");
+
+  /** The queries pg's clients are asked to run while `f` runs. */
+  async function queries<T>(f: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
+    const sent: string[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const q = args[0] as string | { text: string };
+      sent.push(typeof q === "string" ? q : q.text);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      return { result: await f(), sent };
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+  }
+
+  it("one round trip for begin and statement, in the tenant's scope and the same transaction as what follows", async () => {
+    const tenant = randomUUID();
+    const { result, sent } = await queries(() =>
+      scopes.tenant(tenant)(async (em) => {
+        const first = await sqlOf(em).rows<{ tenant: string; t: Date; x: string }>(SCOPE, ["app.tenant_id"]);
+        const again = await sqlOf(em).rows<{ tenant: string; t: Date; x: string }>(SCOPE, ["app.tenant_id"]);
+        const [orm] = await em.execute<Array<{ x: string }>>("select txid_current()::text as x");
+        return { first: first[0]!, again: again[0]!, orm: orm! };
+      }),
+    );
+    expect(result.first.tenant).toBe(tenant);
+    expect(result.again).toEqual(result.first); // one transaction: same start time, same id
+    expect(result.orm.x).toBe(result.first.x);
+    expect(sent).toHaveLength(4);
+    expect(sent[0]).toMatch(/^begin; select set_config\('app\.tenant_id', '[0-9a-f-]{36}', true\);\nselect current_setting\('app\.tenant_id', true\)/);
+    expect(sent.slice(1)).toEqual([SCOPE.text, "select txid_current()::text as x", "commit"]);
+  });
+
+  it("work that sends nothing costs no round trip; deferred statements alone go with begin and commit", async () => {
+    expect((await queries(() => scopes.tenant(randomUUID())(async () => "nothing"))).sent).toEqual([]);
+    const { sent } = await queries(() => scopes.tenant(randomUUID())(async (em) => void deferUntilCommit(em, "select 1")));
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/^begin; select set_config\(.*\);\nselect 1;\ncommit$/s);
+  });
+
+  it("the first statement as text answers exactly what the prepared statement answers", async () => {
+    const both = (values: unknown[]) =>
+      scopes.tenant(randomUUID())(async (em: EntityManager) => {
+        const text = await sqlOf(em).rows(VALUES, values);
+        const prepared = await sqlOf(em).rows(VALUES, values);
+        return { text, prepared };
+      });
+    const noNul = (s: string) => !s.includes("\u0000");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ unit: "binary", maxLength: 40 }).filter(noNul),
+        fc.integer(),
+        fc.boolean(),
+        fc.date({ min: new Date("1900-01-01T00:00:00Z"), max: new Date("2200-01-01T00:00:00Z"), noInvalidDate: true }),
+        fc.uint8Array({ maxLength: 40 }),
+        async (s, i, b, d, y) => {
+          const { text, prepared } = await both([s, i, b, d, Buffer.from(y), null, null]);
+          expect(text).toEqual(prepared);
+          expect(text[0]).toMatchObject({ s, i, b, y: Buffer.from(y), n: null });
+          // Timestamps come back as text (MikroORM's type parsers), the same instant.
+          expect(new Date((text[0] as { d: string }).d)).toEqual(d);
+        },
+      ),
+      { numRuns: 60, seed: 20261207 },
+    );
+    // A value it does not render (an array) waits for a begin of its own, then goes prepared.
+    const { result, sent } = await queries(() => both(["'\\", 1, true, new Date(0), Buffer.alloc(0), null, ["a", "b'c"]]));
+    expect(result.text).toEqual(result.prepared);
+    expect(result.text[0]).toMatchObject({ s: "'\\", a: ["a", "b'c"] });
+    expect(sent.map((q) => q.split(";")[0])).toEqual(["begin", VALUES.text, VALUES.text, "commit"]);
+  });
+
+  it("a failing first statement: its own error, rolled back, the connections fit for the next transactions", async () => {
+    const divide = (by: number) => scopes.tenant(randomUUID())(async (em) => (await sqlOf(em).rows<{ q: number }>(DIVIDE, [by]))[0]!.q);
+    await expect(divide(0)).rejects.toMatchObject({ code: "22012", message: expect.stringContaining("division by zero") });
+    // The pool has two connections: a transaction left open on one would fail the next ones.
+    for (let i = 0; i < 4; i++) await expect(divide(1)).resolves.toBe(1);
+  });
+
+  it("a statement with a string literal is refused when declared (its $n could not be told from a parameter)", () => {
+    expect(() => statement("test_scope_literal", "select '$1' as s")).toThrow(/no string literals/);
   });
 });

@@ -104,6 +104,15 @@ function checkTenantScope(settings: TenantSettings, type: Customer["type"], coun
   }
 }
 
+function concurrentModification(): AppError {
+  return new AppError("ABORTED", "the customer was changed by another request meanwhile; read it again and retry", {
+    reason: "CONCURRENT_MODIFICATION",
+  });
+}
+
+/** How often markVerified tries to set a flag on a customer that other requests keep changing. */
+const MARK_VERIFIED_ATTEMPTS = 3;
+
 export class CustomerService {
   constructor(
     private readonly repo: CustomerRepository,
@@ -235,15 +244,26 @@ export class CustomerService {
     return cipher.blindIndex(`${type}:${kind.normalise(value)}`);
   }
 
-  /** A verified code for `destination`: sets the contact's flag and time, writes the event. */
-  async markVerified(em: EntityManager, tenantId: string, id: string, channel: "email" | "phone", destination: string, actor: Actor) {
-    const current = await this.get(em, tenantId, id);
-    const next = markContactVerified(current, channel, destination, this.now());
-    await this.save(em, current, next);
-    await this.record(em, next, channel === "email" ? "EMAIL_VERIFIED" : "PHONE_VERIFIED", actor, {
-      changed: [channel === "email" ? "email_verified" : "phone_verified"],
-    });
-    return next;
+  /**
+   * A verified code for `destination`: sets the contact's flag and time, writes the event.
+   * `loaded`: the customer as this transaction read it before the code was checked. By the time
+   * the code is spent, another request may have changed the customer: then it is read again and
+   * the flag set on what it is now (at most MARK_VERIFIED_ATTEMPTS times), so that an unrelated
+   * update does not cost the caller a spent code; a changed destination is still refused.
+   */
+  async markVerified(em: EntityManager, loaded: Customer, channel: "email" | "phone", destination: string, actor: Actor): Promise<Customer> {
+    let current = loaded;
+    for (let attempt = 1; ; attempt++) {
+      const next = markContactVerified(current, channel, destination, this.now());
+      if (await this.repo.update(em, next, current.version)) {
+        await this.record(em, next, channel === "email" ? "EMAIL_VERIFIED" : "PHONE_VERIFIED", actor, {
+          changed: [channel === "email" ? "email_verified" : "phone_verified"],
+        });
+        return next;
+      }
+      if (attempt === MARK_VERIFIED_ATTEMPTS) throw concurrentModification();
+      current = await this.get(em, loaded.tenantId, loaded.id);
+    }
   }
 
   link(em: EntityManager, tenantId: string, id: string, etag: string, kind: LinkKind, externalId: string, actor: Actor) {
@@ -298,11 +318,7 @@ export class CustomerService {
   }
 
   private async save(em: EntityManager, current: Customer, next: Customer): Promise<void> {
-    if (!(await this.repo.update(em, next, current.version))) {
-      throw new AppError("ABORTED", "the customer was changed by another request meanwhile; read it again and retry", {
-        reason: "CONCURRENT_MODIFICATION",
-      });
-    }
+    if (!(await this.repo.update(em, next, current.version))) throw concurrentModification();
   }
 
   private async record(

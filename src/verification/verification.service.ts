@@ -142,7 +142,7 @@ export class VerificationService {
       });
     }
     if (!(await failClosed(() => this.store.consume(key, r.code.nonce)))) throw noActiveCode();
-    return this.customers.markVerified(em, tenantId, customerId, channel, destination, actor);
+    return this.customers.markVerified(em, customer, channel, destination, actor);
   }
 
   private destinationOf(c: Customer, channel: Channel): string {

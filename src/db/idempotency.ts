@@ -6,8 +6,8 @@ import type { EntityManager } from "@mikro-orm/postgresql";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { AppError } from "../errors.js";
 import { IdempotencyEntity } from "./idempotency.entity.js";
-import { deferUntilCommit, type Transact } from "./scope.js";
-import { literal, sqlOf, statement } from "./sql.js";
+import { deferUntilCommit, sendWithBegin, type Transact } from "./scope.js";
+import { literal, render, statement } from "./sql.js";
 
 // Hand-written statements (db/sql.ts): every create runs both.
 const CLAIM = statement(
@@ -55,7 +55,10 @@ export interface IdempotencyOptions<T> {
 
 /**
  * `transact` opens the scoped transaction (db/scope.ts) the claim, the work and a replay's read
- * run in.
+ * run in. The claim travels with the transaction's first statement (scope.ts sendWithBegin), so
+ * a duplicate is found when the work first reaches the database: work must send a statement
+ * before any effect outside it (VerificationService.start reads the customer before it sends a
+ * code). Work that never reaches the database finds it at the commit.
  */
 export async function runIdempotent<T>(
   transact: Transact,
@@ -68,8 +71,9 @@ export async function runIdempotent<T>(
   const aad = `${key.scope}/${key.requestId}/idempotency-response`;
   try {
     return await transact(async (tx) => {
-      const sql = sqlOf(tx);
-      await sql.run(CLAIM, [key.scope, key.requestId, key.method, key.fingerprint, new Date()]);
+      // With the begin, before the work: a duplicate fails (or waits for the first to commit)
+      // with whatever the work sends first, or with the commit; no round trip of its own.
+      sendWithBegin(tx, render(CLAIM, [key.scope, key.requestId, key.method, key.fingerprint, new Date()])!);
       const result = await work(tx);
       const encoded = codec.encode(result);
       const protection = await options.protect?.(tx);

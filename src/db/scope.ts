@@ -63,6 +63,8 @@ function beforeCommit<T>(result: T, deadline: number | undefined): T {
 const DEFERRED = Symbol("customerms.deferred");
 interface Deferred {
   readonly statements: string[];
+  /** Adds a statement to what is sent with the begin (transactionContext beginWith). */
+  beginWith?: (statement: string) => void;
   /** By key: the same follow-up asked twice runs once. Made on first use. */
   after?: Map<string, () => Promise<void>>;
 }
@@ -81,6 +83,20 @@ export function deferUntilCommit(em: EntityManager, statement: string): void {
   const deferred = deferredOf(em);
   if (deferred === undefined) throw new Error("deferUntilCommit: not inside a Scopes transaction");
   deferred.statements.push(statement);
+}
+
+/**
+ * Sends `statement` (complete SQL) right after `em`'s transaction's begin, in the same round trip
+ * as whatever the transaction sends first (its first statement, or its commit): before anything
+ * of the work, at no round trip of its own. For a write that must come first and whose result
+ * nothing reads: the idempotency claim. Its failure is the failure of the query that carries it
+ * (the work's first statement, or the commit), converted like any other. Refused once the
+ * transaction has sent anything.
+ */
+export function sendWithBegin(em: EntityManager, statement: string): void {
+  const beginWith = deferredOf(em)?.beginWith;
+  if (beginWith === undefined) throw new Error("sendWithBegin: not inside a Scopes transaction");
+  beginWith(statement);
 }
 
 /** deferUntilCommit for a db/sql.ts statement, its values in place (sql.ts render). */
@@ -172,12 +188,29 @@ interface KnexClient {
  * Statements queue on the one connection in the order they are sent, so the begin always runs
  * first.
  */
-function transactionContext(client: KnexClient, connection: PooledClient, opening: string): { context: Transaction; tx: TransactionClient } {
-  const txClient = Object.create(client) as KnexClient & TransactionClient & { transacting: boolean };
+/** What the transaction itself controls of its begin. */
+interface OpeningControl {
+  /** Adds a statement to what is sent with the begin (sendWithBegin). */
+  beginWith(statement: string): void;
+  /** True while nothing was sent and nothing added to the begin: the transaction did nothing. */
+  untouched(): boolean;
+}
+
+function transactionContext(
+  client: KnexClient,
+  connection: PooledClient,
+  opening: string,
+): { context: Transaction; tx: TransactionClient & OpeningControl } {
+  const txClient = Object.create(client) as KnexClient & TransactionClient & OpeningControl & { transacting: boolean };
   let pending: string | undefined = opening;
+  txClient.untouched = () => pending === opening;
   let begun: Promise<unknown> | undefined;
   txClient.transacting = true;
   txClient.unopened = () => pending !== undefined;
+  txClient.beginWith = (statement) => {
+    if (pending === undefined) throw new Error("sendWithBegin: the transaction has already sent a statement");
+    pending += `;\n${statement}`;
+  };
   txClient.openWith = (first) => {
     if (pending === undefined) throw new Error("openWith: the transaction has already begun");
     const sent = connection.query(`${pending};\n${first}`) as Promise<QueryResult[]>;
@@ -238,11 +271,12 @@ export function createScopes(orm: MikroORM): Scopes {
       try {
         const em = orm.em.fork();
         em.setTransactionContext(context);
+        deferred.beginWith = tx.beginWith;
         (em as WithDeferred)[DEFERRED] = deferred;
         const result = beforeCommit(await work(em), deadline);
         const statements = deferred.statements.splice(0);
-        // Work that sent nothing and deferred nothing has nothing to commit: no round trip at all.
-        if (tx.unopened() && statements.length === 0) return result;
+        // Work that sent, deferred and added nothing has nothing to commit: no round trip at all.
+        if (tx.untouched() && statements.length === 0) return result;
         const end = `${statements.length === 0 ? "" : `${statements.join(";\n")};\n`}commit`;
         const done = tx.unopened() ? await tx.openWith(end) : await connection.query(end);
         committed = true;

@@ -10,7 +10,8 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { openOrm } from "../../src/db/orm.js";
-import { afterCommit, createScopes, deferUntilCommit, flushDeferred, type Scopes } from "../../src/db/scope.js";
+import { UniqueConstraintViolationException } from "@mikro-orm/core";
+import { afterCommit, createScopes, deferUntilCommit, flushDeferred, sendWithBegin, type Scopes } from "../../src/db/scope.js";
 import { sqlOf, statement } from "../../src/db/sql.js";
 
 const DIVISION = "select 1 / 0"; // 22012
@@ -214,6 +215,59 @@ describe("the begin goes with the first statement", () => {
     await expect(divide(0)).rejects.toMatchObject({ code: "22012", message: expect.stringContaining("division by zero") });
     // The pool has two connections: a transaction left open on one would fail the next ones.
     for (let i = 0; i < 4; i++) await expect(divide(1)).resolves.toBe(1);
+  });
+
+  describe("sendWithBegin", () => {
+    const LAST = statement("test_scope_last_seq", "select last_seq::int as n from tenant_event_sequences where tenant_id = $1");
+    const claim = (tenant: string) => `insert into tenant_event_sequences (tenant_id, last_seq) values ('${tenant}', 7)`;
+    const taken = async () => {
+      const tenant = randomUUID();
+      await scopes.tenant(tenant)(async (em) => void sendWithBegin(em, claim(tenant)));
+      return tenant;
+    };
+
+    it("runs before the work's first statement, in its round trip; refused once something was sent", async () => {
+      const tenant = randomUUID();
+      const { result, sent } = await queries(() =>
+        scopes.tenant(tenant)(async (em) => {
+          sendWithBegin(em, claim(tenant));
+          const rows = await sqlOf(em).rows<{ n: number }>(LAST, [tenant]);
+          expect(() => sendWithBegin(em, "select 1")).toThrow(/already sent a statement/);
+          return rows;
+        }),
+      );
+      expect(result).toEqual([{ n: 7 }]);
+      expect(sent).toHaveLength(2);
+      expect(sent[0]).toContain(`${claim(tenant)};\nselect last_seq::int as n from tenant_event_sequences where tenant_id = '${tenant}'`);
+      expect(() => sendWithBegin(orm.em.fork(), "select 1")).toThrow(/not inside a Scopes transaction/);
+    });
+
+    it("its failure is that of whatever carries it: the first statement, MikroORM's first query or the commit", async () => {
+      const tenant = await taken();
+      const carriers: Array<[string, (em: EntityManager) => Promise<unknown>]> = [
+        ["sql.ts statement", (em) => sqlOf(em).rows(LAST, [tenant])],
+        ["MikroORM query", (em) => em.execute("select 1")],
+        ["commit", async (em) => deferUntilCommit(em, "select 1")],
+        ["commit alone", async () => undefined],
+      ];
+      for (const [name, carry] of carriers) {
+        const err = await scopes.tenant(tenant)(async (em) => {
+          sendWithBegin(em, claim(tenant));
+          await carry(em);
+        }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect({ name, type: err?.constructor.name, constraint: (err as { constraint?: string }).constraint }).toEqual({
+          name,
+          type: UniqueConstraintViolationException.name,
+          constraint: "tenant_event_sequences_pkey",
+        });
+        expect(err).toBeInstanceOf(UniqueConstraintViolationException);
+      }
+      // Rolled back each time: the pool's two connections still work.
+      for (let i = 0; i < 4; i++) await expect(scopes.tenant(tenant)((em) => sqlOf(em).rows(LAST, [tenant]))).resolves.toEqual([{ n: 7 }]);
+    });
   });
 
   it("a statement with a string literal is refused when declared (its $n could not be told from a parameter)", () => {

@@ -123,11 +123,25 @@ async function handwritten(): Promise<void> {
    * turned into a transaction-local statement_timeout as the service does. */
   const MAX_DEADLINE_MS = 30_000;
   const timeoutMs = (deadline: number | undefined) => String(Math.max(1, Math.floor(Math.min(deadline ?? Infinity, Date.now() + MAX_DEADLINE_MS) - Date.now())));
+  const tenantSettings = (tenantId: string, deadline: number | undefined) =>
+    `select set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, true), set_config('statement_timeout', ${pg.escapeLiteral(timeoutMs(deadline))}, true)`;
   const inTenant = <T>(tenantId: string, deadline: number | undefined, work: (c: Tx, withCommit: string[]) => Promise<T>) =>
-    transaction(
-      `select set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, true), set_config('statement_timeout', ${pg.escapeLiteral(timeoutMs(deadline))}, true)`,
-      work,
-    );
+    transaction(tenantSettings(tenantId, deadline), work);
+  /** `begin; <settings>; <statements>; commit` in ONE simple-protocol round trip (what the
+   * service's CreateCustomer sends: src/db/scope.ts sendWithBegin, deferUntilCommit). */
+  async function inOneTrip(settings: string, statements: string[]): Promise<void> {
+    const c = await pool.connect();
+    try {
+      await c.query(`begin; ${settings};\n${statements.join(";\n")};\ncommit`);
+      c.release();
+    } catch (err) {
+      await c.query("rollback").then(
+        () => c.release(),
+        () => c.release(true),
+      );
+      throw err;
+    }
+  }
 
   // --- API keys: SHA-256 lookup as the operator role, cached 2 s -------------------------------
   interface Principal {
@@ -349,92 +363,91 @@ async function handwritten(): Promise<void> {
     const tenantId = principal.tenantId;
     const id = randomUUID();
     const now = new Date();
+    const lit = pg.escapeLiteral;
+    const json = (v: unknown) => lit(JSON.stringify(v));
+    const ts = (d: Date) => lit(d.toISOString());
     try {
-      const created = await inTenant(tenantId, deadline, async (tx, withCommit) => {
-        const k = await cipherFor(tx, tenantId);
-        if (requestId !== "") {
-          const fingerprint = createHash("sha256").update(createDef.requestSerialize({ ...req, requestId: "" })).digest("hex");
-          await tx.query(
-            "insert into idempotency_records (tenant_id, request_id, method, fingerprint, response, resource_id, create_time) values ($1, $2, $3, $4, null, null, $5)",
-            [tenantId, requestId, "finhub.customer.v1.CustomerService/CreateCustomer", fingerprint, now],
-          );
-        }
-        const dob = ind.dateOfBirth ? { year: ind.dateOfBirth.year, month: ind.dateOfBirth.month, day: ind.dateOfBirth.day } : null;
-        const nid = ind.nationalId?.value
-          ? {
-              type: ind.nationalId.type as string,
-              last4: String(ind.nationalId.value).replace(/[^A-Za-z0-9]/g, "").slice(-4),
-              sealed: seal(k, Buffer.from(ind.nationalId.value), `${tenantId}/${id}/individual.national_id`),
-              index: createHmac("sha256", k.indexKey)
-                .update(`${ind.nationalId.type}:${String(ind.nationalId.value).replace(/[\s./-]/g, "").toUpperCase()}`)
-                .digest("base64url"),
-            }
-          : null;
-        const profile = {
-          givenName: ind.givenName,
-          middleName: ind.middleName ?? "",
-          familyName: ind.familyName,
-          dateOfBirth: dob === null ? null : seal(k, Buffer.from(JSON.stringify(dob)), `${tenantId}/${id}/individual.date_of_birth`),
-          nationality: ind.nationality ?? "",
-          taxResidencyCountry: ind.taxResidencyCountry ?? "",
-          nationalId: nid,
-          occupation: ind.occupation ?? "",
-        };
-        const a = c.address;
-        const address = a ? { line1: a.line1 ?? "", line2: a.line2 ?? "", city: a.city ?? "", region: a.region ?? "", postalCode: a.postalCode ?? "", countryCode: a.countryCode ?? "" } : null;
-        const row: CustomerRow = {
-          tenant_id: tenantId,
-          id,
-          type: "individual",
-          status: "pending",
-          profile,
-          email,
-          email_verified: false,
-          email_verify_time: null,
-          phone_number: c.phoneNumber || null,
-          phone_verified: false,
-          phone_verify_time: null,
-          country_code: c.countryCode,
-          address,
-          external_id: c.externalId || null,
-          metadata: c.metadata ?? {},
-          links: [],
-          status_reason: null,
-          status_note: "",
-          status_time: now,
-          erase_time: null,
-          version: 1,
-          create_time: now,
-          update_time: now,
-        };
-        await tx.query(
-          `insert into customers (tenant_id, id, type, status, profile, email, email_verified, email_verify_time, phone_number, phone_verified,
-             phone_verify_time, country_code, address, external_id, identifier_index, erase_time, metadata, links, status_reason, status_note,
-             status_time, version, create_time, update_time)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
-          [
-            tenantId, id, row.type, row.status, JSON.stringify(profile), email, false, null, row.phone_number, false,
-            null, row.country_code, address === null ? null : JSON.stringify(address), row.external_id, nid?.index ?? null, null,
-            JSON.stringify(row.metadata), "[]", null, "", now, 1, now, now,
-          ],
+      const k = ciphers.get(tenantId) ?? (await inTenant(tenantId, deadline, (c) => cipherFor(c, tenantId)));
+      const dob = ind.dateOfBirth ? { year: ind.dateOfBirth.year, month: ind.dateOfBirth.month, day: ind.dateOfBirth.day } : null;
+      const nid = ind.nationalId?.value
+        ? {
+            type: ind.nationalId.type as string,
+            last4: String(ind.nationalId.value).replace(/[^A-Za-z0-9]/g, "").slice(-4),
+            sealed: seal(k, Buffer.from(ind.nationalId.value), `${tenantId}/${id}/individual.national_id`),
+            index: createHmac("sha256", k.indexKey)
+              .update(`${ind.nationalId.type}:${String(ind.nationalId.value).replace(/[\s./-]/g, "").toUpperCase()}`)
+              .digest("base64url"),
+          }
+        : null;
+      const profile = {
+        givenName: ind.givenName,
+        middleName: ind.middleName ?? "",
+        familyName: ind.familyName,
+        dateOfBirth: dob === null ? null : seal(k, Buffer.from(JSON.stringify(dob)), `${tenantId}/${id}/individual.date_of_birth`),
+        nationality: ind.nationality ?? "",
+        taxResidencyCountry: ind.taxResidencyCountry ?? "",
+        nationalId: nid,
+        occupation: ind.occupation ?? "",
+      };
+      const a = c.address;
+      const address = a ? { line1: a.line1 ?? "", line2: a.line2 ?? "", city: a.city ?? "", region: a.region ?? "", postalCode: a.postalCode ?? "", countryCode: a.countryCode ?? "" } : null;
+      const row: CustomerRow = {
+        tenant_id: tenantId,
+        id,
+        type: "individual",
+        status: "pending",
+        profile,
+        email,
+        email_verified: false,
+        email_verify_time: null,
+        phone_number: c.phoneNumber || null,
+        phone_verified: false,
+        phone_verify_time: null,
+        country_code: c.countryCode,
+        address,
+        external_id: c.externalId || null,
+        metadata: c.metadata ?? {},
+        links: [],
+        status_reason: null,
+        status_note: "",
+        status_time: now,
+        erase_time: null,
+        version: 1,
+        create_time: now,
+        update_time: now,
+      };
+      const response = { customer: toReply(row, dob ?? undefined, grpcTs) };
+      // The statements the service sends, in its one round trip (src/db/scope.ts: the claim with
+      // the begin, the customer insert, the stored response and the event with the commit); after
+      // the commit the call waits for the tenant's numbering, as the service's does
+      // (events/event.sequencer.ts).
+      const statements: string[] = [];
+      if (requestId !== "") {
+        const fingerprint = createHash("sha256").update(createDef.requestSerialize({ ...req, requestId: "" })).digest("hex");
+        statements.push(
+          `insert into idempotency_records (tenant_id, request_id, method, fingerprint, response, resource_id, create_time) ` +
+            `values (${lit(tenantId)}, ${lit(requestId)}, 'finhub.customer.v1.CustomerService/CreateCustomer', ${lit(fingerprint)}, null, null, ${ts(now)})`,
         );
-        const response = { customer: toReply(row, dob ?? undefined, grpcTs) };
-        // The stored response and the event (without a number) go with the commit, in one round
-        // trip, as the service sends them (db/scope.ts deferUntilCommit); after the commit the
-        // call waits for the tenant's numbering, as the service's does (events/event.sequencer.ts).
-        const lit = pg.escapeLiteral;
-        if (requestId !== "") {
-          const sealed = Buffer.from(seal(k, createDef.responseSerialize(response), `${tenantId}/${requestId}/idempotency-response`), "ascii");
-          withCommit.push(
-            `update "idempotency_records" set "response" = ${lit(`\\x${sealed.toString("hex")}`)}::bytea, "resource_id" = ${lit(id)}::uuid ` +
-              `where "tenant_id" = ${lit(tenantId)}::uuid and "request_id" = ${lit(requestId)}::uuid`,
-          );
-        }
-        withCommit.push(`insert into customer_events (tenant_id, id, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
-           values (${lit(tenantId)}::uuid, ${lit(randomUUID())}::uuid, ${lit(id)}::uuid, 'CUSTOMER_CREATED', ${lit(`api_key:${principal.apiKeyId}`)},
-             ${requestId === "" ? "null" : lit(requestId)}::uuid, null, '', '[]'::jsonb, '{}'::jsonb, ${lit(now.toISOString())}::timestamptz)`);
-        return response;
-      });
+      }
+      const str = (v: string | null) => (v === null ? "null" : lit(v));
+      statements.push(`insert into customers (tenant_id, id, type, status, profile, email, email_verified, email_verify_time, phone_number, phone_verified,
+           phone_verify_time, country_code, address, external_id, identifier_index, erase_time, metadata, links, status_reason, status_note,
+           status_time, version, create_time, update_time)
+         values (${lit(tenantId)}, ${lit(id)}, ${lit(row.type)}, ${lit(row.status)}, ${json(profile)}, ${lit(email)}, false, null, ${str(row.phone_number)}, false,
+           null, ${lit(row.country_code)}, ${address === null ? "null" : json(address)}, ${str(row.external_id)}, ${str(nid?.index ?? null)}, null,
+           ${json(row.metadata)}, '[]', null, '', ${ts(now)}, 1, ${ts(now)}, ${ts(now)})`);
+      if (requestId !== "") {
+        const sealed = Buffer.from(seal(k, createDef.responseSerialize(response), `${tenantId}/${requestId}/idempotency-response`), "ascii");
+        statements.push(
+          `update "idempotency_records" set "response" = ${lit(`\\x${sealed.toString("hex")}`)}::bytea, "resource_id" = ${lit(id)}::uuid ` +
+            `where "tenant_id" = ${lit(tenantId)}::uuid and "request_id" = ${lit(requestId)}::uuid`,
+        );
+      }
+      statements.push(`insert into customer_events (tenant_id, id, customer_id, type, actor, request_id, reason, note, changed_fields, details, time)
+         values (${lit(tenantId)}::uuid, ${lit(randomUUID())}::uuid, ${lit(id)}::uuid, 'CUSTOMER_CREATED', ${lit(`api_key:${principal.apiKeyId}`)},
+           ${requestId === "" ? "null" : lit(requestId)}::uuid, null, '', '[]'::jsonb, '{}'::jsonb, ${ts(now)}::timestamptz)`);
+      await inOneTrip(tenantSettings(tenantId, deadline), statements);
+      const created = response;
       await numbering.numbered(tenantId);
       return created;
     } catch (err) {

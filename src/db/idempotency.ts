@@ -7,7 +7,7 @@ import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { AppError } from "../errors.js";
 import { IdempotencyEntity } from "./idempotency.entity.js";
 import { deferUntilCommit, sendWithBegin, type Transact } from "./scope.js";
-import { literal, render, statement } from "./sql.js";
+import { byteaLiteral, literal, render, statement } from "./sql.js";
 
 // Hand-written statements (db/sql.ts): every create runs both.
 const CLAIM = statement(
@@ -82,7 +82,7 @@ export async function runIdempotent<T>(
       const resource = options.resourceOf?.(result);
       deferUntilCommit(
         tx,
-        `update "idempotency_records" set "response" = ${lit(`\\x${response.toString("hex")}`)}::bytea, ` +
+        `update "idempotency_records" set "response" = ${byteaLiteral(response)}::bytea, ` +
           `"resource_id" = ${resource === undefined ? "null" : `${lit(resource)}::uuid`} ` +
           `where "tenant_id" = ${lit(key.scope)}::uuid and "request_id" = ${lit(key.requestId)}::uuid`,
       );

@@ -45,7 +45,7 @@ function valueLiteral(v: unknown): string | undefined {
       return `'${String(v)}'`;
   }
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? undefined : `'${v.toISOString()}'`;
-  if (Buffer.isBuffer(v)) return literal(`\\x${v.toString("hex")}`);
+  if (Buffer.isBuffer(v)) return byteaLiteral(v);
   return undefined;
 }
 
@@ -145,4 +145,11 @@ export function sqlOf(em: EntityManager): Sql {
  */
 export function literal(value: string): string {
   return typeof value === "string" && !value.includes("'") && !value.includes("\\") ? `'${value}'` : pg.escapeLiteral(value);
+}
+
+/** Bytes as an SQL bytea literal in hex format: exactly what pg.escapeLiteral makes of
+ * `\x<hex>`, but built at once (escapeLiteral goes a character at a time: a stored response is
+ * kilobytes of hex, and its escaping was ≈ 1 % of CreateCustomer's CPU in the bench's profile). */
+export function byteaLiteral(bytes: Buffer): string {
+  return `E'\\\\x${bytes.toString("hex")}'`;
 }

@@ -5,7 +5,7 @@
 // the row and field as associated data; identifiers arrive sealed from the service.
 import type { EntityManager, FilterQuery } from "@mikro-orm/postgresql";
 import type { DataKeys, TenantCipher } from "../db/envelope.js";
-import { deferStatementUntilCommit, type Scopes } from "../db/scope.js";
+import { deferGuardedUntilCommit, deferStatementUntilCommit, type Scopes } from "../db/scope.js";
 import { sqlOf, statement } from "../db/sql.js";
 import type { CalendarDate, Customer, CustomerStatus, CustomerType, Profile, Representative } from "./customer.js";
 import { CustomerEntity, type CustomerRow } from "./customer.entity.js";
@@ -229,6 +229,13 @@ export class CustomerRepository {
   async update(em: EntityManager, next: Customer, expectedVersion: number): Promise<boolean> {
     const values = insertValues(toRow(next, await this.keys.forTenant(em, next.tenantId)));
     return (await sqlOf(em).run(UPDATE, [...values, expectedVersion])) === 1;
+  }
+
+  /** `update` sent with the commit (scope.ts deferGuardedUntilCommit): when the stored version is
+   * no longer `expectedVersion`, the transaction fails with `missed()` and writes nothing. */
+  async updateAtCommit(em: EntityManager, next: Customer, expectedVersion: number, missed: () => Error): Promise<void> {
+    const values = insertValues(toRow(next, await this.keys.forTenant(em, next.tenantId)));
+    deferGuardedUntilCommit(em, UPDATE, [...values, expectedVersion], missed);
   }
 
   async list(em: EntityManager, tenantId: string, filter: CustomerFilter, limit: number, after?: CustomerCursor): Promise<Customer[]> {

@@ -317,8 +317,10 @@ export class CustomerService {
     });
   }
 
-  private async save(em: EntityManager, current: Customer, next: Customer): Promise<void> {
-    if (!(await this.repo.update(em, next, current.version))) throw concurrentModification();
+  /** Writes `next` with the commit, if the customer is still at `current`'s version when it
+   * runs; otherwise the transaction fails with CONCURRENT_MODIFICATION and writes nothing. */
+  private save(em: EntityManager, current: Customer, next: Customer): Promise<void> {
+    return this.repo.updateAtCommit(em, next, current.version, concurrentModification);
   }
 
   private async record(

@@ -67,6 +67,8 @@ interface Deferred {
   beginWith?: (statement: string) => void;
   /** By key: the same follow-up asked twice runs once. Made on first use. */
   after?: Map<string, () => Promise<void>>;
+  /** The errors of the guarded statements (deferGuardedUntilCommit), by tag. Made on first use. */
+  guards?: Map<string, () => Error>;
 }
 type WithDeferred = EntityManager & { [DEFERRED]?: Deferred };
 const deferredOf = (em: EntityManager) => (em as WithDeferred)[DEFERRED];
@@ -105,6 +107,32 @@ export function deferStatementUntilCommit(em: EntityManager, s: Statement, value
   if (text === undefined) throw new Error(`deferStatementUntilCommit: a value of ${s.name} cannot be rendered as SQL text`);
   deferUntilCommit(em, text);
 }
+
+/**
+ * deferStatementUntilCommit for a write that must change exactly one row, such as an update
+ * conditioned on the version read (optimistic locking): sent with the commit inside a guard
+ * (migration expect_rows) that fails the transaction when it changed none, so that the
+ * transaction rejects with `missed()` and nothing after it runs. `s` is an insert, update or
+ * delete without a RETURNING clause. Saves the round trip a write sent on its own (to read its row
+ * count) would cost.
+ */
+export function deferGuardedUntilCommit(em: EntityManager, s: Statement, values: readonly unknown[], missed: () => Error): void {
+  const deferred = deferredOf(em);
+  if (deferred === undefined) throw new Error("deferGuardedUntilCommit: not inside a Scopes transaction");
+  const text = render(s, values);
+  if (text === undefined) throw new Error(`deferGuardedUntilCommit: a value of ${s.name} cannot be rendered as SQL text`);
+  const guards = (deferred.guards ??= new Map());
+  const tag = `guard-${guards.size + 1}`;
+  guards.set(tag, missed);
+  deferred.statements.push(`with guarded as (${text} returning 1) select customerms_expect_rows((select count(*) from guarded), 1, '${tag}')`);
+}
+
+/** The error a guard (deferGuardedUntilCommit) asked for, when `err` is that guard's failure. */
+function guardMissed(deferred: Deferred, err: unknown): Error | undefined {
+  const e = err as { code?: unknown; detail?: unknown };
+  return e.code === GUARD_SQLSTATE && typeof e.detail === "string" ? deferred.guards?.get(e.detail)?.() : undefined;
+}
+const GUARD_SQLSTATE = "CMS01";
 
 /**
  * Runs `then` once `em`'s transaction has committed and given its connection back, before the
@@ -173,6 +201,14 @@ interface KnexClient {
   releaseConnection(c: PooledClient): Promise<void>;
 }
 
+/** What the transaction itself controls of its begin. */
+interface OpeningControl {
+  /** Adds a statement to what is sent with the begin (sendWithBegin). */
+  beginWith(statement: string): void;
+  /** True while nothing was sent and nothing added to the begin: the transaction did nothing. */
+  untouched(): boolean;
+}
+
 /**
  * What MikroORM and knex need of a transaction context, bound to a connection whose transaction
  * WE open: a knex client that always hands out that connection and never releases it (what
@@ -188,14 +224,6 @@ interface KnexClient {
  * Statements queue on the one connection in the order they are sent, so the begin always runs
  * first.
  */
-/** What the transaction itself controls of its begin. */
-interface OpeningControl {
-  /** Adds a statement to what is sent with the begin (sendWithBegin). */
-  beginWith(statement: string): void;
-  /** True while nothing was sent and nothing added to the begin: the transaction did nothing. */
-  untouched(): boolean;
-}
-
 function transactionContext(
   client: KnexClient,
   connection: PooledClient,
@@ -289,7 +317,7 @@ export function createScopes(orm: MikroORM): Scopes {
       } catch (err) {
         // A failed statement leaves the transaction open and aborted: close it before reuse.
         if (!committed && !tx.unopened()) await connection.query("rollback").catch(() => undefined);
-        throw convert(err);
+        throw guardMissed(deferred, err) ?? convert(err);
       }
     });
     // Committed, and the connection is back: a follow-up may need one of its own.

@@ -44,6 +44,8 @@ function valueLiteral(v: unknown): string | undefined {
     case "boolean":
       return `'${String(v)}'`;
   }
+  // As an instant in UTC (pg sends local time with its offset: the same instant for the
+  // timestamptz columns, the only timestamps of the schema).
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? undefined : `'${v.toISOString()}'`;
   if (Buffer.isBuffer(v)) return byteaLiteral(v);
   return undefined;

@@ -3,7 +3,7 @@
 // creates, and keyset paging that stays stable while customers are being inserted.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, createTenant, sql, startServer, type TestServer, type TestTenant } from "../support/app.js";
+import { bearer, createTenant, sql, startServer, whileChangeCommits, type TestServer, type TestTenant } from "../support/app.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError, type GrpcClient } from "../support/grpc.js";
 
 const DOMAIN = "customerms.finhub";
@@ -160,6 +160,26 @@ describe("UpdateCustomer: optimistic locking with etags", () => {
     );
     expect(events[0]!.n).toBe(10);
     console.log(`[concurrency] losing update reasons seen: ${[...outcomes].join(", ")}`);
+  });
+
+  it("a change committed after the update read the customer: ABORTED CONCURRENT_MODIFICATION, nothing written, the request_id free again", async () => {
+    const tenant = await createTenant(server);
+    const created = (await unary(c.customers, "createCustomer", { customer: customerBody() }, md(tenant))).customer;
+    const requestId = randomUUID();
+    const update = () =>
+      unary(c.customers, "updateCustomer", { customer: { id: created.id, metadata: { mine: "yes" } }, updateMask: { paths: ["metadata"] }, requestId }, md(tenant));
+    const { err } = await whileChangeCommits(
+      server,
+      { text: `update customers set metadata = '{"theirs":"yes"}'::jsonb, version = version + 1 where id = $1`, values: [created.id] },
+      update,
+    );
+    expect(reasonOf(err as grpc.ServiceError)).toEqual({ code: grpc.status.ABORTED, reason: "CONCURRENT_MODIFICATION", domain: DOMAIN });
+    expect((await unary(c.customers, "getCustomer", { id: created.id }, md(tenant))).customer).toMatchObject({ metadata: { theirs: "yes" }, etag: "2" });
+    expect(await count("customer_events", tenant)).toBe(1); // CUSTOMER_CREATED only
+    expect(await count("idempotency_records", tenant)).toBe(0);
+    // The claim was rolled back with the rest: the same request_id now applies the update.
+    expect((await update()).customer).toMatchObject({ metadata: { mine: "yes" }, etag: "3" });
+    expect(await count("customer_events", tenant)).toBe(2);
   });
 
   it("a stale etag is ABORTED, ETAG_MISMATCH, and writes nothing", async () => {

@@ -11,7 +11,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { openOrm } from "../../src/db/orm.js";
 import { UniqueConstraintViolationException } from "@mikro-orm/core";
-import { afterCommit, createScopes, deferUntilCommit, flushDeferred, sendWithBegin, type Scopes } from "../../src/db/scope.js";
+import { afterCommit, createScopes, deferGuardedUntilCommit, deferUntilCommit, flushDeferred, sendWithBegin, type Scopes } from "../../src/db/scope.js";
 import { sqlOf, statement } from "../../src/db/sql.js";
 
 const DIVISION = "select 1 / 0"; // 22012
@@ -267,6 +267,46 @@ describe("the begin goes with the first statement", () => {
       }
       // Rolled back each time: the pool's two connections still work.
       for (let i = 0; i < 4; i++) await expect(scopes.tenant(tenant)((em) => sqlOf(em).rows(LAST, [tenant]))).resolves.toEqual([{ n: 7 }]);
+    });
+  });
+
+  describe("deferGuardedUntilCommit", () => {
+    const BUMP = statement("test_scope_bump", "update tenant_event_sequences set last_seq = last_seq + 1 where tenant_id = $1 and last_seq = $2");
+    const LAST = statement("test_scope_last", "select last_seq::int as n from tenant_event_sequences where tenant_id = $1");
+    const seeded = async () => {
+      const tenant = randomUUID();
+      await scopes.tenant(tenant)(async (em) => void deferUntilCommit(em, `insert into tenant_event_sequences (tenant_id, last_seq) values ('${tenant}', 7)`));
+      return tenant;
+    };
+    const last = (tenant: string) => scopes.tenant(tenant)(async (em) => (await sqlOf(em).rows<{ n: number }>(LAST, [tenant]))[0]!.n);
+
+    it("a guarded write that changes its row commits with the rest; one that changes none fails the transaction with its own error", async () => {
+      const tenant = await seeded();
+      await scopes.tenant(tenant)(async (em) => {
+        deferGuardedUntilCommit(em, BUMP, [tenant, 7], () => new Error("first missed"));
+        deferGuardedUntilCommit(em, BUMP, [tenant, 8], () => new Error("second missed"));
+      });
+      expect(await last(tenant)).toBe(9);
+      // The second guard misses (the first moved the row to 10): its error, and nothing stays.
+      await expect(
+        scopes.tenant(tenant)(async (em) => {
+          deferGuardedUntilCommit(em, BUMP, [tenant, 9], () => new Error("first missed"));
+          deferGuardedUntilCommit(em, BUMP, [tenant, 9], () => new Error("second missed"));
+          deferUntilCommit(em, `insert into tenant_event_sequences (tenant_id, last_seq) values ('${randomUUID()}', 1)`);
+        }),
+      ).rejects.toThrow("second missed");
+      expect(await last(tenant)).toBe(9);
+      // Sent early by flushDeferred, a miss is the same error.
+      await expect(
+        scopes.tenant(tenant)(async (em) => {
+          deferGuardedUntilCommit(em, BUMP, [tenant, 1], () => new Error("flushed missed"));
+          await flushDeferred(em);
+        }),
+      ).rejects.toThrow("flushed missed");
+      // Another transaction's guard tag is not this one's: an unrelated CMS01 stays a database error.
+      await expect(scopes.tenant(tenant)(async (em) => void deferUntilCommit(em, "select customerms_expect_rows(0, 1, 'guard-1')"))).rejects.toMatchObject({
+        code: "CMS01",
+      });
     });
   });
 

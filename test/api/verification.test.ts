@@ -8,9 +8,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { Redis } from "ioredis";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { bearer, sql, startServer, type TestServer } from "../support/app.js";
+import { bearer, sql, startServer, whileChangeCommits, type TestServer } from "../support/app.js";
 import { completeIndividual } from "../support/fixtures.js";
 import { details, grpc, grpcClients, metadata, unary, unaryError, type GrpcClient } from "../support/grpc.js";
 import {
@@ -570,35 +569,11 @@ describe("delivery and destination", () => {
   });
 });
 
-/**
- * Holds the customer's row in a transaction of its own, changed by `change` (SQL after `set`,
- * the version raised), until a backend waits on it — the service's VerifyEmail, between its read
- * of the customer and its update — then commits. Returns VerifyEmail's outcome.
- */
-async function verifyWhileChanged(t: Ctx, customerId: string, code: string, change: string, values: unknown[]) {
-  const holder = new pg.Client({ connectionString: server.databaseUrl });
-  await holder.connect();
-  try {
-    await holder.query("begin");
-    await holder.query("set local role none");
-    const { rows } = await holder.query<{ pid: number }>("select pg_backend_pid() as pid");
-    await holder.query(`update customers set ${change}, version = version + 1 where id = $1`, [customerId, ...values]);
-    const outcome = t.verify("verifyEmail", { customerId, code }).then(
-      (res) => ({ res, err: undefined }),
-      (err: grpc.ServiceError) => ({ res: undefined, err }),
-    );
-    let waiting = 0;
-    for (const end = Date.now() + 10_000; waiting === 0 && Date.now() < end; ) {
-      const [w] = await sql<{ n: number }>(server.databaseUrl, "select count(*)::int as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))", [rows[0]!.pid]);
-      waiting = w!.n;
-    }
-    expect(waiting).toBe(1);
-    await holder.query("commit");
-    return await outcome;
-  } finally {
-    await holder.end();
-  }
-}
+/** VerifyEmail while `change` (SQL after `set`; the version is raised) commits under it. */
+const verifyWhileChanged = (t: Ctx, customerId: string, code: string, change: string, values: unknown[]) =>
+  whileChangeCommits(server, { text: `update customers set ${change}, version = version + 1 where id = $1`, values: [customerId, ...values] }, () =>
+    t.verify("verifyEmail", { customerId, code }),
+  );
 
 describe("a change that commits while VerifyEmail spends the code", () => {
   it("an unrelated change is kept and the email is still verified; a changed email is DESTINATION_CHANGED", async () => {
@@ -617,7 +592,7 @@ describe("a change that commits while VerifyEmail spends the code", () => {
     const newEmail = `moved.${randomUUID()}@example.com`;
     sentContacts.push(newEmail);
     const refused = await verifyWhileChanged(t, moving.id, sent.code, "email = $2", [newEmail]);
-    expectError(refused.err!, grpc.status.FAILED_PRECONDITION, "DESTINATION_CHANGED");
+    expectError(refused.err as grpc.ServiceError, grpc.status.FAILED_PRECONDITION, "DESTINATION_CHANGED");
     expect((await t.customers("getCustomer", { id: moving.id })).customer).toMatchObject({ email: newEmail, emailVerified: false });
   });
 });

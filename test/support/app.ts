@@ -111,6 +111,41 @@ export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
   }
 }
 
+/**
+ * Runs `change` (an SQL write, as the owner) in a transaction of the test's own and keeps it open
+ * while `call` starts, until a backend of the database waits on that transaction's locks (`call`,
+ * blocked by the change), then commits it. Returns `call`'s outcome: how a call behaves when a
+ * row it read changes under it. Waits at most 10 s for the blocked backend (then fails).
+ */
+export async function whileChangeCommits<T>(
+  server: TestServer,
+  change: { text: string; values: unknown[] },
+  call: () => Promise<T>,
+): Promise<{ res: T; err: undefined } | { res: undefined; err: unknown }> {
+  const holder = new pg.Client({ connectionString: server.databaseUrl });
+  await holder.connect();
+  try {
+    await holder.query("begin");
+    await holder.query("set local role none");
+    const { rows } = await holder.query<{ pid: number }>("select pg_backend_pid() as pid");
+    await holder.query(change.text, change.values);
+    const outcome = call().then(
+      (res) => ({ res, err: undefined }),
+      (err: unknown) => ({ res: undefined, err }),
+    );
+    let blocked = 0;
+    for (const end = Date.now() + 10_000; blocked === 0 && Date.now() < end; ) {
+      const [w] = await sql<{ n: number }>(server.databaseUrl, "select count(*)::int as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))", [rows[0]!.pid]);
+      blocked = w!.n;
+    }
+    if (blocked !== 1) throw new Error(`whileChangeCommits: ${blocked} backends waited on the change, not 1`);
+    await holder.query("commit");
+    return await outcome;
+  } finally {
+    await holder.end();
+  }
+}
+
 /** Backends of this database (other than the asking one) waiting on a lock right now. */
 export async function lockWaiters(databaseUrl: string): Promise<number> {
   const [row] = await sql<{ n: number }>(

@@ -11,6 +11,7 @@ import { Migration20261128193212_defence_in_depth } from "./Migration20261128193
 import { Migration20261206191806_session_tokens } from "./Migration20261206191806_session_tokens.js";
 import { Migration20261207041000_customer_by_id } from "./Migration20261207041000_customer_by_id.js";
 import { Migration20261207110000_event_numbering_after_commit } from "./Migration20261207110000_event_numbering_after_commit.js";
+import { Migration20261207160000_expect_rows } from "./Migration20261207160000_expect_rows.js";
 
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261128170318_init", class: Migration20261128170318_init },
@@ -23,4 +24,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261206191806_session_tokens", class: Migration20261206191806_session_tokens },
   { name: "Migration20261207041000_customer_by_id", class: Migration20261207041000_customer_by_id },
   { name: "Migration20261207110000_event_numbering_after_commit", class: Migration20261207110000_event_numbering_after_commit },
+  { name: "Migration20261207160000_expect_rows", class: Migration20261207160000_expect_rows },
 ];

@@ -51,7 +51,7 @@ describe("SIGTERM under load", () => {
       const waiting = async () =>
         (
           await query<{ n: number }>(
-            "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike 'update%customers%'",
+            "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike '%update%customers%'",
           )
         )[0]!.n;
       expect(await until(async () => (await waiting()) === IN_FLIGHT, 15_000)).toBeDefined();

@@ -7,7 +7,7 @@ import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { AppError } from "../errors.js";
 import { IdempotencyEntity } from "./idempotency.entity.js";
 import { deferUntilCommit, sendWithBegin, type Transact } from "./scope.js";
-import { byteaLiteral, literal, render, statement } from "./sql.js";
+import { byteaLiteral, literal, renderAll, statement } from "./sql.js";
 
 // Hand-written statements (db/sql.ts): every create runs both.
 const CLAIM = statement(
@@ -73,7 +73,7 @@ export async function runIdempotent<T>(
     return await transact(async (tx) => {
       // With the begin, before the work: a duplicate fails (or waits for the first to commit)
       // with whatever the work sends first, or with the commit; no round trip of its own.
-      sendWithBegin(tx, render(CLAIM, [key.scope, key.requestId, key.method, key.fingerprint, new Date()])!);
+      sendWithBegin(tx, renderAll(CLAIM, [key.scope, key.requestId, key.method, key.fingerprint, new Date()]));
       const result = await work(tx);
       const encoded = codec.encode(result);
       const protection = await options.protect?.(tx);

@@ -11,7 +11,7 @@
 import type { EntityManager, MikroORM, Transaction } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { AppError } from "../errors.js";
-import { literal as lit, preparedName, render, type QueryResult, type Statement, type TransactionClient } from "./sql.js";
+import { literal as lit, preparedName, renderAll, type QueryResult, type Statement, type TransactionClient } from "./sql.js";
 import { WarmPool, type KnexPoolClient, type PoolConnection } from "./warm-pool.js";
 
 /** Runs `work` in one transaction of a fixed scope; commits on success, rolls back on error. */
@@ -103,9 +103,7 @@ export function sendWithBegin(em: EntityManager, statement: string): void {
 
 /** deferUntilCommit for a db/sql.ts statement, its values in place (sql.ts render). */
 export function deferStatementUntilCommit(em: EntityManager, s: Statement, values: readonly unknown[]): void {
-  const text = render(s, values);
-  if (text === undefined) throw new Error(`deferStatementUntilCommit: a value of ${s.name} cannot be rendered as SQL text`);
-  deferUntilCommit(em, text);
+  deferUntilCommit(em, renderAll(s, values));
 }
 
 /**
@@ -119,8 +117,7 @@ export function deferStatementUntilCommit(em: EntityManager, s: Statement, value
 export function deferGuardedUntilCommit(em: EntityManager, s: Statement, values: readonly unknown[], missed: () => Error): void {
   const deferred = deferredOf(em);
   if (deferred === undefined) throw new Error("deferGuardedUntilCommit: not inside a Scopes transaction");
-  const text = render(s, values);
-  if (text === undefined) throw new Error(`deferGuardedUntilCommit: a value of ${s.name} cannot be rendered as SQL text`);
+  const text = renderAll(s, values);
   const guards = (deferred.guards ??= new Map());
   const tag = `guard-${guards.size + 1}`;
   guards.set(tag, missed);

@@ -51,6 +51,13 @@ function valueLiteral(v: unknown): string | undefined {
   return undefined;
 }
 
+/** render for values that are known to render (strings, numbers, dates, bytes); throws otherwise. */
+export function renderAll(s: Statement, values: readonly unknown[]): string {
+  const text = render(s, values);
+  if (text === undefined) throw new Error(`a value of ${s.name} cannot be rendered as SQL text`);
+  return text;
+}
+
 /**
  * The statement with its values in place, as one SQL text (for the simple protocol, which sends a
  * transaction's first statement with its begin: scope.ts transactionContext), or undefined when

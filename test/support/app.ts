@@ -133,11 +133,9 @@ export async function whileChangeCommits<T>(
       (res) => ({ res, err: undefined }),
       (err: unknown) => ({ res: undefined, err }),
     );
-    let blocked = 0;
-    for (const end = Date.now() + 10_000; blocked === 0 && Date.now() < end; ) {
-      const [w] = await sql<{ n: number }>(server.databaseUrl, "select count(*)::int as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))", [rows[0]!.pid]);
-      blocked = w!.n;
-    }
+    const blockedBy = async () =>
+      (await sql<{ n: number }>(server.databaseUrl, "select count(*)::int as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))", [rows[0]!.pid]))[0]!.n;
+    const blocked = await pollCount(blockedBy, (n) => n > 0, 10_000);
     if (blocked !== 1) throw new Error(`whileChangeCommits: ${blocked} backends waited on the change, not 1`);
     await holder.query("commit");
     return await outcome;
@@ -156,12 +154,18 @@ export async function lockWaiters(databaseUrl: string): Promise<number> {
 }
 
 /** Polls (every 25 ms, at most `timeoutMs`) until no backend waits on a lock; returns how many still do. */
-export async function untilNoLockWaiters(databaseUrl: string, timeoutMs = 5_000): Promise<number> {
+export function untilNoLockWaiters(databaseUrl: string, timeoutMs = 5_000): Promise<number> {
+  return pollCount(() => lockWaiters(databaseUrl), (n) => n === 0, timeoutMs);
+}
+
+/** Asks `count` every 25 ms until `done` accepts its answer or `timeoutMs` passed; returns the
+ * last answer. */
+async function pollCount(count: () => Promise<number>, done: (n: number) => boolean, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
-  let n = await lockWaiters(databaseUrl);
-  while (n > 0 && Date.now() < deadline) {
+  let n = await count();
+  while (!done(n) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 25));
-    n = await lockWaiters(databaseUrl);
+    n = await count();
   }
   return n;
 }

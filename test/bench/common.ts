@@ -68,6 +68,8 @@ export interface RunSpec {
   readonly apiKey: string;
   /** Customer ids to read / update (GetCustomer, UpdateCustomer, mixed). */
   readonly pool: "main" | "scale";
+  /** With pool "scale": how many customers the scale tenant of the target holds (ids 1..n). */
+  readonly scaleCount?: number;
   /** Return every latency of the window too (RunResult.latencies), for slices to be merged. */
   readonly keepLatencies?: boolean;
 }

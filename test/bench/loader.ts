@@ -220,7 +220,7 @@ function target(spec: RunSpec, created: string[]): Target {
   };
   const randomId = () => {
     const list = ids();
-    return list === null ? bulkId(pools.scale.tag, 1 + Math.floor(Math.random() * pools.scale.count)) : pick(list);
+    return list === null ? bulkId(pools.scale.tag, 1 + Math.floor(Math.random() * (spec.scaleCount ?? pools.scale.count))) : pick(list);
   };
   const get: Op = async (slot) => {
     const id = randomId();

@@ -64,7 +64,11 @@ export interface PointReport extends LatencySummary {
 export interface ScaleReport {
   concurrency: number;
   quick: boolean;
-  points: Array<{ customers: number; get: PointReport; list: PointReport }>;
+  /** Each size in a database and service process of its own, the two measured in this many
+   * interleaved slices each. */
+  slices: number;
+  /** customers: the scale tenant's; table_rows: all rows of the customers table of that database. */
+  points: Array<{ customers: number; table_rows: number; get: PointReport; list: PointReport }>;
 }
 
 export interface BenchReport {
@@ -271,17 +275,21 @@ function markdownTables(r: BenchReport, ratios: Record<string, number | null>, r
     out.push(`Mixed workload at ${RATIO_AT} in flight, per operation: ${Object.entries(mixed).map(([k, v]) => `${k} p50 ${fmt(v.p50_ms)} / p99 ${fmt(v.p99_ms)} ms (${v.count} ops)`).join("; ")}.\n`);
   }
   if (scale) {
-    out.push(`### Scale check (${scale.concurrency} in flight, one tenant${scale.quick ? "; quick run: 100 000, not 1 000 000" : ""})\n`);
-    out.push("| stored customers | GetCustomer RPS | p50 ms | p99 ms | ListCustomers RPS | p50 ms | p99 ms |");
-    out.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    out.push(
+      `### Scale check (${scale.concurrency} in flight; each size a database and service process of its own, measured in ${scale.slices} interleaved slices each${scale.quick ? "; quick run: 100 000, not 1 000 000" : ""})\n`,
+    );
+    out.push("| the tenant's customers | rows in the table | GetCustomer RPS | p50 ms | p99 ms | ListCustomers RPS | p50 ms | p99 ms |");
+    out.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const s of scale.points) {
-      out.push(`| ${fmtInt(s.customers)} | ${fmtInt(Math.round(s.get.rps))} | ${fmt(s.get.p50_ms)} | ${fmt(s.get.p99_ms)} | ${fmtInt(Math.round(s.list.rps))} | ${fmt(s.list.p50_ms)} | ${fmt(s.list.p99_ms)} |`);
+      out.push(
+        `| ${fmtInt(s.customers)} | ${fmtInt(s.table_rows)} | ${fmtInt(Math.round(s.get.rps))} | ${fmt(s.get.p50_ms)} | ${fmt(s.get.p99_ms)} | ${fmtInt(Math.round(s.list.rps))} | ${fmt(s.list.p50_ms)} | ${fmt(s.list.p99_ms)} |`,
+      );
     }
-    out.push(`| p99 ratio | | | ${fmt(scale.get_p99_ratio)}× | | | ${fmt(scale.list_p99_ratio)}× |`);
+    out.push(`| p99 ratio | | | | ${fmt(scale.get_p99_ratio)}× | | | ${fmt(scale.list_p99_ratio)}× |`);
     out.push("");
   }
   out.push("### Service\n");
-  out.push(`Processes: ${r.service.processes}${r.service.processes > 1 ? " (a primary and node:cluster workers; CPU and RSS are summed over them)" : ""}. Peak RSS (VmHWM, whole run including seeding and the scale check): ${r.service.peak_rss_mb} MB; ${r.service.idle_rss_mb} MB idle after start (V8 heap used ${r.service.heap_idle.heap_used_mb} of ${r.service.heap_idle.heap_total_mb} MB; at the end ${r.service.heap_end.heap_used_mb} of ${r.service.heap_end.heap_total_mb} MB, garbage included: from the service's /metrics${r.service.processes > 1 ? " of whichever worker answered" : ""}).`);
+  out.push(`Processes: ${r.service.processes}${r.service.processes > 1 ? " (a primary and node:cluster workers; CPU and RSS are summed over them)" : ""}. Peak RSS (VmHWM, whole run including seeding; the scale check has service processes of its own): ${r.service.peak_rss_mb} MB; ${r.service.idle_rss_mb} MB idle after start (V8 heap used ${r.service.heap_idle.heap_used_mb} of ${r.service.heap_idle.heap_total_mb} MB; at the end ${r.service.heap_end.heap_used_mb} of ${r.service.heap_end.heap_total_mb} MB, garbage included: from the service's /metrics${r.service.processes > 1 ? " of whichever worker answered" : ""}).`);
   const notOk = Object.entries(r.service.rpc_codes).filter(([k]) => !k.endsWith(":OK") && !k.endsWith(":ok"));
   const total = Object.values(r.service.rpc_codes).reduce((a, b) => a + b, 0);
   out.push(`RPCs counted by the service's /metrics${r.service.processes > 1 ? " (of the one worker that answered GET /metrics)" : ""}: ${fmtInt(total)}; not OK: ${notOk.length === 0 ? "none" : notOk.map(([k, v]) => `${k} ${v}`).join(", ")}.`);

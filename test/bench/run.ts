@@ -105,8 +105,11 @@ const started = Date.now();
 const children = new Set<ChildProcess>();
 let cleanupStarted: Promise<void> | undefined;
 let interrupted = false;
-let databaseName: string | undefined;
-let closeOwner: () => Promise<void> = async () => undefined;
+/** The bench's throwaway databases (the main one, and the scale check's small one), dropped at
+ * the end, and their owners' connections. */
+const databaseNames: string[] = [];
+const owners: pg.Client[] = [];
+const closeOwners = () => Promise.all(owners.splice(0).map((o) => o.end().catch(() => undefined))).then(() => undefined);
 
 function spawnChild(name: string, command: string, argv: string[], env: NodeJS.ProcessEnv, ipc = false): ChildProcess & { output: () => string } {
   const proc = spawn(command, argv, {
@@ -143,21 +146,23 @@ async function stopChild(proc: ChildProcess, graceMs = 5_000): Promise<void> {
 
 function cleanup(): Promise<void> {
   cleanupStarted ??= (async () => {
-    await closeOwner();
+    await closeOwners();
     await Promise.all([...children].map((c) => stopChild(c)));
-    if (databaseName !== undefined && !KEEP_DB) {
+    for (const name of databaseNames) {
+      if (KEEP_DB) {
+        log(`kept database ${name} (--keep-db)`);
+        continue;
+      }
       const admin = new pg.Client({ connectionString: PG_SERVER });
       try {
         await admin.connect();
-        await admin.query(`drop database if exists ${databaseName} with (force)`);
-        log(`dropped database ${databaseName}`);
+        await admin.query(`drop database if exists ${name} with (force)`);
+        log(`dropped database ${name}`);
       } catch (err) {
-        log(`could not drop database ${databaseName}: ${(err as Error).message}`);
+        log(`could not drop database ${name}: ${(err as Error).message}`);
       } finally {
         await admin.end().catch(() => undefined);
       }
-    } else if (databaseName !== undefined) {
-      log(`kept database ${databaseName} (--keep-db)`);
     }
   })();
   return cleanupStarted;
@@ -450,6 +455,28 @@ function mergeSlices(slices: readonly Slice[]): PointReport {
   return point;
 }
 
+/** Measures two sides (a service and its baseline; or one service at two table sizes) in SLICES
+ * interleaved slices each, A B, B A, A B, …, so that a drift of the machine (page cache,
+ * autovacuum, a noisy neighbour) weighs on both alike; each side's slices merged into one point.
+ * The first slice of a side warms up for `warmupMs`, the others for SLICE_WARMUP_MS. */
+async function interleaved(
+  loader: Loader,
+  sides: ReadonlyArray<{ pid: number; acct: Accounting; spec: (warmupMs: number, durationMs: number) => RunSpec }>,
+  warmupMs: number,
+  durationMs: number,
+): Promise<PointReport[]> {
+  const slices: Slice[][] = sides.map(() => []);
+  const order = sides.map((_, i) => i);
+  for (let round = 0; round < SLICES; round++) {
+    for (const i of round % 2 === 0 ? order : [...order].reverse()) {
+      const side = sides[i]!;
+      const spec = side.spec(slices[i]!.length === 0 ? warmupMs : SLICE_WARMUP_MS, durationMs / SLICES);
+      slices[i]!.push((await measure(loader, { ...spec, keepLatencies: true }, side.pid, side.acct)) as Slice);
+    }
+  }
+  return slices.map(mergeSlices);
+}
+
 function targetOf(name: ScenarioName, servers: Servers): { port: number; pid: number } {
   const s = SCENARIOS[name];
   if (s.server === "echo") return servers.echo;
@@ -490,6 +517,43 @@ async function bulkInsert(owner: pg.Client, tenantId: string, tag: string, from:
   }
 }
 
+interface BenchDatabase {
+  readonly name: string;
+  readonly ownerUrl: string;
+  /** As the bench's service role: a non-owner member of customerms_app, as in production. */
+  readonly serviceUrl: string;
+  readonly owner: pg.Client;
+}
+
+/** A fresh database, migrated by `npm run migrate`'s script as the owner, dropped at the end. */
+async function createDatabase(name: string, baseEnv: NodeJS.ProcessEnv): Promise<BenchDatabase> {
+  const admin = new pg.Client({ connectionString: PG_SERVER });
+  await admin.connect();
+  try {
+    databaseNames.push(name);
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(PG_SERVER);
+  url.pathname = `/${name}`;
+  const ownerUrl = url.toString();
+  const serviceUrl = asRole(ownerUrl, SERVICE_ROLE);
+  const migrate = spawnChild("migrate", process.execPath, ["--import", "tsx", "scripts/migrate.ts"], {
+    ...baseEnv,
+    DATABASE_URL: serviceUrl,
+    DATABASE_MIGRATION_URL: ownerUrl,
+  });
+  const migrated = await new Promise<number | null>((resolve) => migrate.once("exit", (code) => resolve(code)));
+  if (migrated !== 0) throw new Error(`migrations of ${name} failed:\n${migrate.output()}`);
+  const owner = new pg.Client({ connectionString: ownerUrl });
+  owner.on("error", () => undefined); // dropped with the database at the end
+  await owner.connect();
+  owners.push(owner);
+  await ensureServiceRole(owner, SERVICE_ROLE);
+  return { name, ownerUrl, serviceUrl, owner };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
@@ -513,28 +577,12 @@ async function main(): Promise<number> {
   const admin = new pg.Client({ connectionString: PG_SERVER });
   await admin.connect();
   const pgVersion = String((await admin.query("show server_version")).rows[0].server_version);
-  databaseName = `cms_bench_${hex}`;
-  await admin.query(`create database ${databaseName}`);
   await admin.end();
-  const ownerUrl = new URL(PG_SERVER);
-  ownerUrl.pathname = `/${databaseName}`;
-  const serviceUrl = asRole(ownerUrl.toString(), SERVICE_ROLE);
-  log(`database ${databaseName} on ${ownerUrl.host}`);
-
   const baseEnv: NodeJS.ProcessEnv = {};
   for (const k of ["PATH", "HOME", "LANG", "TMPDIR"]) if (process.env[k] !== undefined) baseEnv[k] = process.env[k];
-  const migrate = spawnChild("migrate", process.execPath, ["--import", "tsx", "scripts/migrate.ts"], {
-    ...baseEnv,
-    DATABASE_URL: serviceUrl,
-    DATABASE_MIGRATION_URL: ownerUrl.toString(),
-  });
-  const migrated = await new Promise<number | null>((resolve) => migrate.once("exit", (code) => resolve(code)));
-  if (migrated !== 0) throw new Error(`migrations failed:\n${migrate.output()}`);
-  const owner = new pg.Client({ connectionString: ownerUrl.toString() });
-  owner.on("error", () => undefined); // dropped with the database at the end
-  await owner.connect();
-  closeOwner = () => owner.end().catch(() => undefined);
-  await ensureServiceRole(owner, SERVICE_ROLE);
+  const mainDb = await createDatabase(`cms_bench_${hex}`, baseEnv);
+  const { name: databaseName, owner } = mainDb;
+  log(`database ${databaseName} on ${new URL(mainDb.ownerUrl).host}`);
 
   // --- Redis ---------------------------------------------------------------------------------
   const redisPort = await sparePort();
@@ -555,28 +603,6 @@ async function main(): Promise<number> {
   ]);
 
   // --- The service ---------------------------------------------------------------------------
-  const port = await sparePort();
-  const serviceEnv: NodeJS.ProcessEnv = {
-    ...baseEnv,
-    NODE_ENV: "production",
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "warn",
-    DATABASE_URL: serviceUrl,
-    DATABASE_MIGRATION_URL: ownerUrl.toString(),
-    DATABASE_POOL_MAX: String(POOL_MAX),
-    CUSTOMERMS_MIGRATE_ON_START: "true",
-    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-    CUSTOMERMS_ADMIN_TOKEN: secrets.admin,
-    CUSTOMERMS_MASTER_KEY: secrets.master,
-    CUSTOMERMS_SECRET: secrets.secret,
-    CUSTOMERMS_NOTIFIER: "webhook",
-    CUSTOMERMS_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/hook`,
-    CUSTOMERMS_WEBHOOK_SECRET: secrets.webhook,
-    CUSTOMERMS_AUTH_FAILURES_PER_MINUTE: "100000",
-    CUSTOMERMS_SHUTDOWN_GRACE_MS: "2000",
-    ...SERVICE_ENV,
-  };
   const profileDir = join(os.tmpdir(), `customerms-bench-profile-${hex}`);
   const profileArgs = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
   if (PROFILE) log(`profiling the service and the hand-written baseline: CPU profiles in ${profileDir} after the run`);
@@ -587,8 +613,34 @@ async function main(): Promise<number> {
   const [, ...startArgs] = startCommand();
   const startEntry = startArgs.pop()!;
   const serviceArgv = [...profileArgs, ...startArgs, ...SERVICE_FLAGS, startEntry];
-  const service = spawnChild("service", process.execPath, serviceArgv, serviceEnv);
-  await waitFor("the service", async () => (await httpGet(port, "/metrics")).status === 200, service, 90_000);
+  /** A service process on `db`, started as `npm start` would, answering on a spare port. */
+  const startService = async (what: string, db: BenchDatabase) => {
+    const port = await sparePort();
+    const proc = spawnChild(what, process.execPath, serviceArgv, {
+      ...baseEnv,
+      NODE_ENV: "production",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "warn",
+      DATABASE_URL: db.serviceUrl,
+      DATABASE_MIGRATION_URL: db.ownerUrl,
+      DATABASE_POOL_MAX: String(POOL_MAX),
+      CUSTOMERMS_MIGRATE_ON_START: "true",
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      CUSTOMERMS_ADMIN_TOKEN: secrets.admin,
+      CUSTOMERMS_MASTER_KEY: secrets.master,
+      CUSTOMERMS_SECRET: secrets.secret,
+      CUSTOMERMS_NOTIFIER: "webhook",
+      CUSTOMERMS_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/hook`,
+      CUSTOMERMS_WEBHOOK_SECRET: secrets.webhook,
+      CUSTOMERMS_AUTH_FAILURES_PER_MINUTE: "100000",
+      CUSTOMERMS_SHUTDOWN_GRACE_MS: "2000",
+      ...SERVICE_ENV,
+    });
+    await waitFor(what, async () => (await httpGet(port, "/metrics")).status === 200, proc, 90_000);
+    return { proc, port };
+  };
+  const { proc: service, port } = await startService("the service", mainDb);
   await new Promise((r) => setTimeout(r, 1_000));
   const idleRssMb = Math.round((treeRss(processTree(service.pid!)) / 1048576) * 10) / 10;
   const idleHeap = heapOf((await httpGet(port, "/metrics")).body);
@@ -598,7 +650,7 @@ async function main(): Promise<number> {
   const echo = spawnChild("grpc-js echo", process.execPath, ["--import", "tsx", join(benchDir, "baseline.ts"), "echo"], baseEnv);
   const hand = spawnChild("hand-written baseline", process.execPath, [...profileArgs, "--import", "tsx", join(benchDir, "baseline.ts"), "handwritten"], {
     ...baseEnv,
-    BENCH_DATABASE_URL: serviceUrl,
+    BENCH_DATABASE_URL: mainDb.serviceUrl,
     BENCH_MASTER_KEY: secrets.master,
     BENCH_POOL_MAX: String(POOL_MAX),
   });
@@ -619,18 +671,16 @@ async function main(): Promise<number> {
   await bulkInsert(owner, tenant.tenantId, verifyTag, 1, SETTINGS.verifyPool);
   await owner.query("analyze customers");
   log(`inserted ${SETTINGS.verifyPool} unverified customers with SQL (the StartEmailVerification + VerifyEmail pool)`);
-  const scaleTenant = await loader.request<{ tenantId: string; apiKey: string }>({ cmd: "setup", port, adminToken: secrets.admin, name: `bench scale ${hex}` });
   const scaleTag = `s${hex}`;
-  const pools = (scaleCount: number) =>
-    loader.request({ cmd: "pools", main: mainIds, verify: { tag: verifyTag, count: SETTINGS.verifyPool }, scale: { tag: scaleTag, count: scaleCount } });
-  await pools(0);
+  await loader.request({ cmd: "pools", main: mainIds, verify: { tag: verifyTag, count: SETTINGS.verifyPool }, scale: { tag: scaleTag, count: 0 } });
 
   // --- Scenarios -----------------------------------------------------------------------------
-  const acct: Accounting = {
+  const accountingOf = (db: BenchDatabase): Accounting => ({
     redisPid: redis.pid!,
     backends: async () =>
-      (await owner.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [databaseName])).rows.map((r) => r.pid),
-  };
+      (await owner.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [db.name])).rows.map((r) => r.pid),
+  });
+  const acct = accountingOf(mainDb);
   const GROUPS: ScenarioName[][] = [
     ["echo_service", "echo_grpcjs"],
     ["get_grpc", "get_handwritten_grpc"],
@@ -648,23 +698,20 @@ async function main(): Promise<number> {
     // Service and baseline alternate at each concurrency, in SLICES interleaved slices each, so
     // that a drift of the machine (page cache, autovacuum, a noisy neighbour) affects both alike.
     for (const concurrency of CONCURRENCY) {
-      const specOf = (name: ScenarioName, warmupMs: number, durationMs: number, keepLatencies = false): RunSpec => {
+      const specOf = (name: ScenarioName, warmupMs: number, durationMs: number): RunSpec => {
         const t = targetOf(name, servers);
-        return { scenario: name, port: t.port, concurrency, warmupMs, durationMs, apiKey: SCENARIOS[name].kind === "echo" ? "" : tenant.apiKey, pool: "main", keepLatencies };
+        return { scenario: name, port: t.port, concurrency, warmupMs, durationMs, apiKey: SCENARIOS[name].kind === "echo" ? "" : tenant.apiKey, pool: "main" };
       };
       // A service and its baseline: measured in interleaved slices (see SLICES).
       const measured: Partial<Record<ScenarioName, PointReport>> = {};
       if (names.length === 2) {
-        const slices: Partial<Record<ScenarioName, Slice[]>> = {};
-        for (let i = 0; i < SLICES; i++) {
-          // A B, B A, A B, ...: a steady drift of the machine weighs on both sides alike.
-          for (const name of i % 2 === 0 ? names : [...names].reverse()) {
-            const warmup = (slices[name]?.length ?? 0) === 0 ? SETTINGS.warmupMs : SLICE_WARMUP_MS;
-            const t = targetOf(name, servers);
-            (slices[name] ??= []).push((await measure(loader, specOf(name, warmup, SETTINGS.durationMs / SLICES, true), t.pid, acct)) as Slice);
-          }
-        }
-        for (const name of names) measured[name] = mergeSlices(slices[name]!);
+        const merged = await interleaved(
+          loader,
+          names.map((name) => ({ pid: targetOf(name, servers).pid, acct, spec: (warmupMs: number, durationMs: number) => specOf(name, warmupMs, durationMs) })),
+          SETTINGS.warmupMs,
+          SETTINGS.durationMs,
+        );
+        names.forEach((name, i) => (measured[name] = merged[i]!));
       } else {
         for (const name of names) {
           const t = targetOf(name, servers);
@@ -701,39 +748,62 @@ async function main(): Promise<number> {
   }
 
   // --- Scale check ---------------------------------------------------------------------------
+  // Each size is a database and a new service process of its own, started alike and warmed up
+  // alike, so the two are measured side by side in interleaved slices, like a service and its
+  // baseline, and differ in the table alone. Measured one after the other, minutes apart, on the
+  // main service, GetCustomer's p99 ratio read 1.01 in one full run and 1.43 in the next on the
+  // same code (the machine's drift); on the main service against a new one, ListCustomers' read
+  // 1.53 with the same PostgreSQL CPU per page and 29 % more service CPU (the process's history).
   let scale: ScaleReport | undefined;
   if (ONLY === undefined || ONLY.some((n) => n.startsWith("scale"))) {
-    const sizes = [SETTINGS.scaleSmall, SETTINGS.scaleLarge];
-    const results: ScaleReport["points"] = [];
-    let have = 0;
-    for (const size of sizes) {
+    const sides: Array<{ customers: number; db: BenchDatabase; apiKey: string; port: number; proc: ChildProcess; rows: number }> = [];
+    for (const [suffix, customers] of [["small", SETTINGS.scaleSmall], ["large", SETTINGS.scaleLarge]] as const) {
+      const db = await createDatabase(`${databaseName}_${suffix}`, baseEnv);
+      const { proc, port: scalePort } = await startService(`the scale check's service (${customers} customers)`, db);
+      const t = await loader.request<{ tenantId: string; apiKey: string }>({ cmd: "setup", port: scalePort, adminToken: secrets.admin, name: `bench scale ${hex}` });
       const t0 = Date.now();
-      await bulkInsert(owner, scaleTenant.tenantId, scaleTag, have + 1, size);
-      have = size;
-      await owner.query("vacuum analyze customers");
+      await bulkInsert(db.owner, t.tenantId, scaleTag, 1, customers);
+      await db.owner.query("vacuum analyze customers");
       // Write the bulk insert's dirty pages out now, so a checkpoint does not land in the window
       // (a run of 22:20 saw GetCustomer's p99 ratio at 1.40 where the runs before saw 0.8).
-      const settled = await owner.query("checkpoint").then(
+      const settled = await db.owner.query("checkpoint").then(
         () => "checkpoint",
         () => "no checkpoint (needs superuser or pg_checkpoint)",
       );
-      log(`scale tenant: ${size} customers (inserted with SQL in ${((Date.now() - t0) / 1000).toFixed(1)} s, vacuum analyze, ${settled})`);
-      await pools(size);
-      const row: ScaleReport["points"][number] = { customers: size, get: undefined as never, list: undefined as never };
-      for (const [key, scenario] of [["get", "scale_get_grpc"], ["list", "scale_list_grpc"]] as const) {
-        const point = await measure(
-          loader,
-          { scenario, port, concurrency: SCALE_CONCURRENCY, warmupMs: SETTINGS.scaleWarmupMs, durationMs: SETTINGS.scaleDurationMs, apiKey: scaleTenant.apiKey, pool: "scale" },
-          service.pid!,
-          acct,
-        );
-        if (point.errors > 0) failed = true;
-        row[key] = point;
-        log(`${scenario.padEnd(24)} ${size} customers, ${SCALE_CONCURRENCY} in flight: ${point.rps} rps  p50 ${point.p50_ms} ms  p99 ${point.p99_ms} ms` + (point.errors > 0 ? `  ERRORS ${JSON.stringify(point.error_samples)}` : ""));
-      }
-      results.push(row);
+      const rows = Number((await db.owner.query<{ n: string }>("select count(*) as n from customers")).rows[0]!.n);
+      log(`scale check: ${db.name}, ${customers} customers (inserted with SQL in ${((Date.now() - t0) / 1000).toFixed(1)} s, vacuum analyze, ${settled}; ${rows} in the table), service pid ${proc.pid}`);
+      sides.push({ customers, db, apiKey: t.apiKey, port: scalePort, proc, rows });
     }
-    scale = { concurrency: SCALE_CONCURRENCY, quick: QUICK, points: results };
+    const specOf = (side: (typeof sides)[number], scenario: "scale_get_grpc" | "scale_list_grpc", warmupMs: number, durationMs: number): RunSpec => ({
+      scenario, port: side.port, concurrency: SCALE_CONCURRENCY, warmupMs, durationMs, apiKey: side.apiKey, pool: "scale", scaleCount: side.customers,
+    });
+    // New processes: run their code paths hot first, both alike (unwarmed, a new process's first
+    // slices ran at two thirds of a warm one's speed).
+    for (const side of sides) {
+      for (const scenario of ["scale_get_grpc", "scale_list_grpc"] as const) {
+        await measure(loader, specOf(side, scenario, 0, SETTINGS.scaleWarmupMs * 2), side.proc.pid!, accountingOf(side.db));
+      }
+    }
+    const measured = { get: [] as PointReport[], list: [] as PointReport[] };
+    for (const [key, scenario] of [["get", "scale_get_grpc"], ["list", "scale_list_grpc"]] as const) {
+      measured[key] = await interleaved(
+        loader,
+        sides.map((side) => ({ pid: side.proc.pid!, acct: accountingOf(side.db), spec: (warmupMs: number, durationMs: number) => specOf(side, scenario, warmupMs, durationMs) })),
+        SETTINGS.scaleWarmupMs,
+        SETTINGS.scaleDurationMs,
+      );
+      measured[key].forEach((point, i) => {
+        if (point.errors > 0) failed = true;
+        log(`${scenario.padEnd(24)} ${sides[i]!.customers} customers, ${SCALE_CONCURRENCY} in flight: ${point.rps} rps  p50 ${point.p50_ms} ms  p99 ${point.p99_ms} ms` + (point.errors > 0 ? `  ERRORS ${JSON.stringify(point.error_samples)}` : ""));
+      });
+    }
+    for (const side of sides) await stopChild(side.proc);
+    scale = {
+      concurrency: SCALE_CONCURRENCY,
+      quick: QUICK,
+      slices: SLICES,
+      points: sides.map((side, i) => ({ customers: side.customers, table_rows: side.rows, get: measured.get[i]!, list: measured.list[i]! })),
+    };
   }
 
   // --- What the service says about itself ----------------------------------------------------
@@ -755,7 +825,7 @@ async function main(): Promise<number> {
   checks.service_warnings = warnings.length;
   if (warnings.length > 0) checks.service_warning_samples = [...new Set(warnings.map((w) => w.replace(/"time":\d+,?/, "").slice(0, 400)))].slice(0, 5);
 
-  await closeOwner();
+  await closeOwners();
   await cleanup();
 
   const report: BenchReport = {

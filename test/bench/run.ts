@@ -753,7 +753,7 @@ async function main(): Promise<number> {
   // baseline, and differ in the table alone. Measured one after the other, minutes apart, on the
   // main service, GetCustomer's p99 ratio read 1.01 in one full run and 1.43 in the next on the
   // same code (the machine's drift); on the main service against a new one, ListCustomers' read
-  // 1.53 with the same PostgreSQL CPU per page and 29 % more service CPU (the process's history).
+  // 1.53 with the same PostgreSQL CPU per page and 29 % more service CPU (something in that process's past, not traced).
   let scale: ScaleReport | undefined;
   if (ONLY === undefined || ONLY.some((n) => n.startsWith("scale"))) {
     const sides: Array<{ customers: number; db: BenchDatabase; apiKey: string; port: number; proc: ChildProcess; rows: number }> = [];

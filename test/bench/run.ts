@@ -14,11 +14,13 @@
 //     cms_bench_<hex> of the local PostgreSQL, connected as a non-owner member of customerms_app;
 //   - the baselines (baseline.ts): an echo on a bare @grpc/grpc-js Server, and the hand-written
 //     `pg` GetCustomer / CreateCustomer behind grpc-js and node:http;
+//   - for the scale check, two more services started the same way, on databases
+//     cms_bench_<hex>_small and _large of their own;
 // seeds customers (through the API, and in bulk with SQL for the verification pool and the scale
 // check), runs every scenario at 1, 8, 32 and 128 calls in flight (a service and its baseline in
 // interleaved slices, see SLICES), measures the server process's
 // CPU and memory from /proc, and writes test/bench/results/latest.{json,md}, latency.svg and
-// docs/performance.md. Every child is killed and the database dropped at the end, on errors and
+// docs/performance.md. Every child is killed and the databases dropped at the end, on errors and
 // on Ctrl-C. Exit code: 0 when every call succeeded (missed targets are reported, not fatal),
 // 1 when the bench itself failed (a call failed, a process crashed).
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
@@ -105,8 +107,8 @@ const started = Date.now();
 const children = new Set<ChildProcess>();
 let cleanupStarted: Promise<void> | undefined;
 let interrupted = false;
-/** The bench's throwaway databases (the main one, and the scale check's small one), dropped at
- * the end, and their owners' connections. */
+/** The bench's throwaway databases (the main one, and the scale check's two), dropped at the
+ * end, and their owners' connections. */
 const databaseNames: string[] = [];
 const owners: pg.Client[] = [];
 const closeOwners = () => Promise.all(owners.splice(0).map((o) => o.end().catch(() => undefined))).then(() => undefined);
@@ -477,6 +479,11 @@ async function interleaved(
   return slices.map(mergeSlices);
 }
 
+/** A service's log lines at warn level or above (pino: 40 warn, 50 error, 60 fatal). */
+const warningsIn = (log: string) => log.split("\n").filter((l) => /"level":(40|50|60)/.test(l));
+/** Up to five distinct ones, without their timestamps, for the report. */
+const samplesOf = (warnings: readonly string[]) => [...new Set(warnings.map((w) => w.replace(/"time":\d+,?/, "").slice(0, 400)))].slice(0, 5);
+
 function targetOf(name: ScenarioName, servers: Servers): { port: number; pid: number } {
   const s = SCENARIOS[name];
   if (s.server === "echo") return servers.echo;
@@ -753,10 +760,11 @@ async function main(): Promise<number> {
   // baseline, and differ in the table alone. Measured one after the other, minutes apart, on the
   // main service, GetCustomer's p99 ratio read 1.01 in one full run and 1.43 in the next on the
   // same code (the machine's drift); on the main service against a new one, ListCustomers' read
-  // 1.53 with the same PostgreSQL CPU per page and 29 % more service CPU (something in that process's past, not traced).
+  // 1.53 with the same PostgreSQL CPU per page and 29 % more service CPU (something in that
+  // process's past, not traced).
   let scale: ScaleReport | undefined;
   if (ONLY === undefined || ONLY.some((n) => n.startsWith("scale"))) {
-    const sides: Array<{ customers: number; db: BenchDatabase; apiKey: string; port: number; proc: ChildProcess; rows: number }> = [];
+    const sides: Array<{ customers: number; db: BenchDatabase; apiKey: string; port: number; proc: ChildProcess & { output: () => string }; rows: number }> = [];
     for (const [suffix, customers] of [["small", SETTINGS.scaleSmall], ["large", SETTINGS.scaleLarge]] as const) {
       const db = await createDatabase(`${databaseName}_${suffix}`, baseEnv);
       const { proc, port: scalePort } = await startService(`the scale check's service (${customers} customers)`, db);
@@ -797,6 +805,9 @@ async function main(): Promise<number> {
         log(`${scenario.padEnd(24)} ${sides[i]!.customers} customers, ${SCALE_CONCURRENCY} in flight: ${point.rps} rps  p50 ${point.p50_ms} ms  p99 ${point.p99_ms} ms` + (point.errors > 0 ? `  ERRORS ${JSON.stringify(point.error_samples)}` : ""));
       });
     }
+    const warned = sides.flatMap((side) => warningsIn(side.proc.output()));
+    checks.scale_service_warnings = warned.length;
+    if (warned.length > 0) checks.scale_service_warning_samples = samplesOf(warned);
     for (const side of sides) await stopChild(side.proc);
     scale = {
       concurrency: SCALE_CONCURRENCY,
@@ -819,11 +830,10 @@ async function main(): Promise<number> {
     rpcCodes[key] = (rpcCodes[key] ?? 0) + Number(m[2]);
   }
   const webhookStats = await loader.request<{ received: number; badSignature: number; verifyUsed: number }>({ cmd: "stats" });
-  const serviceLog = service.output();
-  const warnings = serviceLog.split("\n").filter((l) => /"level":(40|50|60)/.test(l));
+  const warnings = warningsIn(service.output());
   checks.webhook = webhookStats;
   checks.service_warnings = warnings.length;
-  if (warnings.length > 0) checks.service_warning_samples = [...new Set(warnings.map((w) => w.replace(/"time":\d+,?/, "").slice(0, 400)))].slice(0, 5);
+  if (warnings.length > 0) checks.service_warning_samples = samplesOf(warnings);
 
   await closeOwners();
   await cleanup();

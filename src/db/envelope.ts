@@ -99,20 +99,35 @@ export function unwrapDataKey(ring: MasterKeyring, tenantId: string, wrapped: st
  * value names its key (which never changes under that id) and carries its IV and tag, the
  * associated data its tenant, row and field. Only values that authenticated are kept, per cipher,
  * so a value moved, altered or opened with another tenant's cipher still fails. Bounded in
- * size (the oldest entry goes first) and in time: an entry is kept at most `ttlMs`, so the
- * plaintext of an erased customer leaves every process's memory within that (docs/security.md).
+ * size (the oldest entry goes first) and in time: an entry is used for at most `ttlMs`, and
+ * `sweep()` drops the expired ones (every `sweepMs`, on a timer that does not keep the process
+ * alive), so the plaintext of an erased customer leaves every process's memory within
+ * `ttlMs + sweepMs` (docs/security.md). Without the sweep, an expired entry stayed until 4 096
+ * newer ones pushed it out, or for good in a quiet process.
  */
 export class OpenedValues {
   private readonly values = new Map<string, { readonly plaintext: string; readonly until: number }>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly max: number,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
+    private readonly sweepMs?: number,
   ) {}
 
   get size(): number {
     return this.values.size;
+  }
+
+  /** Drops every entry whose time is up. */
+  sweep(): void {
+    const now = this.now();
+    for (const [key, entry] of this.values) if (entry.until <= now) this.values.delete(key);
+    if (this.values.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   /** `opener` names the cipher that opens (tenantCipher): another tenant's cipher must fail to
@@ -126,12 +141,16 @@ export class OpenedValues {
     this.values.delete(key);
     if (this.values.size >= this.max) this.values.delete(this.values.keys().next().value!);
     this.values.set(key, { plaintext, until: now + this.ttlMs });
+    if (this.sweepMs !== undefined && this.sweeper === undefined) {
+      this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
+      this.sweeper.unref();
+    }
     return plaintext;
   }
 }
 
-/** 4 096 entries (80 pages of 50, ≈ 2 MB), each for 5 minutes at most. */
-export const openedValues = new OpenedValues(4_096, 5 * 60_000);
+/** 4 096 entries (80 pages of 50, ≈ 2 MB), each used for 5 minutes at most and gone within 6. */
+export const openedValues = new OpenedValues(4_096, 5 * 60_000, Date.now, 60_000);
 
 /** Seals and opens one tenant's values. `aad` names where the value lives: tenant/customer/field. */
 export interface TenantCipher {

@@ -2,7 +2,7 @@
 // also across the refills of the pooled CSPRNG output the IVs are cut from, and opens back;
 // values opened once are remembered only as what opening them gives (OpenedValues).
 import { randomBytes } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { cipherOf, createKeyring, DecryptionError, OpenedValues, wrapDataKey } from "../../src/db/envelope.js";
 
 describe("sealing", () => {
@@ -59,6 +59,40 @@ describe("opened values (OpenedValues)", () => {
     expect(memo.size).toBe(3);
     expect(memo.open(1, "d", "other aad", () => "other")).toBe("other"); // the associated data is part of the key
     expect(memo.open(2, "d", "aad", () => "another cipher's")).toBe("another cipher's"); // and the cipher that opens
+  });
+
+  it("sweep() drops the entries whose time is up, and only those", () => {
+    let now = 0;
+    const memo = new OpenedValues(10, 1_000, () => now);
+    memo.open(1, "old", "aad", () => "old plaintext");
+    now = 600;
+    memo.open(1, "new", "aad", () => "new plaintext");
+    now = 1_000; // "old" is up, "new" has 600 ms left
+    memo.sweep();
+    expect(memo.size).toBe(1);
+    expect(memo.open(1, "new", "aad", () => "opened again")).toBe("new plaintext");
+    now = 1_600;
+    memo.sweep();
+    expect(memo.size).toBe(0);
+  });
+
+  describe("on its timer", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("forgets an expired value without any further use (a quiet process), and the timer keeps no process alive", () => {
+      vi.useFakeTimers();
+      const memo = new OpenedValues(10, 1_000, Date.now, 250);
+      memo.open(1, "sealed", "aad", () => "plaintext");
+      vi.advanceTimersByTime(750); // three sweeps, the value not yet up
+      expect(memo.size).toBe(1);
+      vi.advanceTimersByTime(250); // up at 1 000 ms: the sweep then drops it
+      expect(memo.size).toBe(0);
+      expect(vi.getTimerCount()).toBe(0); // nothing left to sweep: the timer stops
+      memo.open(1, "sealed", "aad", () => "plaintext");
+      expect(vi.getTimerCount()).toBe(1); // and starts again with the next value
+    });
   });
 
   it("remembers nothing that failed to open", () => {

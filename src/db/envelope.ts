@@ -5,9 +5,11 @@
 //   The master key (CUSTOMERMS_MASTER_KEY) never touches the data itself, so rotating it rewraps
 //   one small row per tenant (`npm run rotate-master-key`); earlier master keys stay readable
 //   while listed in CUSTOMERMS_MASTER_KEY_PREVIOUS.
-// - Values are sealed with the tenant's DEK: AES-256-GCM, a fresh 96-bit IV each time, and
-//   associated data = tenant/customer/field, so a ciphertext moved to another row or field fails
-//   to open (an error, never someone else's data). Format "v2.<data key id>.<iv>.<ct>.<tag>".
+// - Values are sealed with the tenant's DEK: AES-256-GCM, a fresh 96-bit IV for every
+//   encryption, and associated data = tenant/customer/field, so a ciphertext moved to another
+//   row or field fails to open (an error, never someone else's data). Format
+//   "v2.<data key id>.<iv>.<ct>.<tag>". A value written again unchanged keeps its ciphertext
+//   (OpenedValues.seal).
 // - A keyed blind index (HMAC-SHA256 under a key derived from the DEK) keeps exact-match lookups
 //   possible without storing or comparing plaintext.
 // Values sealed before envelope encryption ("v1.", directly under a master key) still open.
@@ -97,8 +99,9 @@ export function unwrapDataKey(ring: MasterKeyring, tenantId: string, wrapped: st
  * again and again: the 50 dates of birth of a ListCustomers page were about a seventh of its CPU.
  * Sound because, for the cipher that opened it, the pair determines the plaintext: the sealed
  * value names its key (which never changes under that id) and carries its IV and tag, the
- * associated data its tenant, row and field. Only values that authenticated are kept, per cipher,
- * so a value moved, altered or opened with another tenant's cipher still fails. Bounded in
+ * associated data its tenant, row and field. Only values that authenticated (or that the cipher
+ * sealed itself) are kept, per cipher, so a value moved, altered or opened with another tenant's
+ * cipher still fails. Bounded in
  * size (the oldest entry goes first) and in time: an entry is used for at most `ttlMs`, and
  * `sweep()` drops the expired ones (every `sweepMs`, on a timer that does not keep the process
  * alive), so the plaintext of an erased customer leaves every process's memory within
@@ -107,6 +110,9 @@ export function unwrapDataKey(ring: MasterKeyring, tenantId: string, wrapped: st
  */
 export class OpenedValues {
   private readonly values = new Map<string, { readonly plaintext: string; readonly until: number }>();
+  /** The other way round, for `seal`: the sealed value a plaintext was opened from (or sealed to)
+   * at an associated data, by cipher. Same bounds. */
+  private readonly sealedValues = new Map<string, { readonly sealed: string; readonly until: number }>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -116,36 +122,64 @@ export class OpenedValues {
     private readonly sweepMs?: number,
   ) {}
 
+  /** Entries held, both ways. */
   get size(): number {
-    return this.values.size;
+    return this.values.size + this.sealedValues.size;
   }
 
   /** Drops every entry whose time is up. */
   sweep(): void {
     const now = this.now();
-    for (const [key, entry] of this.values) if (entry.until <= now) this.values.delete(key);
-    if (this.values.size === 0 && this.sweeper !== undefined) {
+    for (const map of [this.values, this.sealedValues]) for (const [key, entry] of map) if (entry.until <= now) map.delete(key);
+    if (this.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
   }
 
   /** `opener` names the cipher that opens (tenantCipher): another tenant's cipher must fail to
-   * open a value even when this one opened it. */
-  open(opener: number, sealed: string, aad: string, open: () => string): string {
+   * open a value even when this one opened it. `reusable`: `seal` may give this sealed value
+   * back for the same plaintext at the same associated data (a value in the cipher's current
+   * format, not a legacy one that a write should seal anew). */
+  open(opener: number, sealed: string, aad: string, open: () => string, reusable = false): string {
     const key = `${opener}\u0000${aad}\u0000${sealed}`;
     const now = this.now();
     const known = this.values.get(key);
     if (known !== undefined && known.until > now) return known.plaintext;
     const plaintext = open();
-    this.values.delete(key);
-    if (this.values.size >= this.max) this.values.delete(this.values.keys().next().value!);
-    this.values.set(key, { plaintext, until: now + this.ttlMs });
+    this.keep(this.values, key, { plaintext, until: now + this.ttlMs });
+    if (reusable) this.keep(this.sealedValues, `${opener}\u0000${aad}\u0000${plaintext}`, { sealed, until: now + this.ttlMs });
+    return plaintext;
+  }
+
+  /**
+   * The sealed value this cipher last opened or sealed for `plaintext` at `aad`, if remembered;
+   * else `seal()`'s. A field whose value did not change keeps its stored ciphertext, as an
+   * identifier sent again already did (customer.service.ts): one AES-GCM encryption less per
+   * unchanged date of birth on every UpdateCustomer, and the next read opens a value it knows.
+   * A sealed value opens only at its own associated data (tenant, customer, field), so it is
+   * never given to another row or field; that an unchanged field kept its ciphertext tells a
+   * reader of the table nothing the customer's events do not (their changed_fields).
+   */
+  seal(opener: number, plaintext: string, aad: string, seal: () => string): string {
+    const key = `${opener}\u0000${aad}\u0000${plaintext}`;
+    const now = this.now();
+    const known = this.sealedValues.get(key);
+    if (known !== undefined && known.until > now) return known.sealed;
+    const sealed = seal();
+    this.keep(this.sealedValues, key, { sealed, until: now + this.ttlMs });
+    this.keep(this.values, `${opener}\u0000${aad}\u0000${sealed}`, { plaintext, until: now + this.ttlMs });
+    return sealed;
+  }
+
+  private keep<V>(map: Map<string, V>, key: string, entry: V): void {
+    map.delete(key);
+    if (map.size >= this.max) map.delete(map.keys().next().value!);
+    map.set(key, entry);
     if (this.sweepMs !== undefined && this.sweeper === undefined) {
       this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
       this.sweeper.unref();
     }
-    return plaintext;
   }
 }
 
@@ -171,6 +205,8 @@ let ciphers = 0;
 
 function tenantCipher(ring: MasterKeyring, dekId: string, dek: Buffer): TenantCipher {
   const opener = ++ciphers;
+  const current = `v2.${dekId}`;
+  const currentPrefix = `${current}.`;
   const indexKey = Buffer.from(hkdfSync("sha256", dek, Buffer.alloc(0), "customerms/blind-index/v1", 32));
   const open = (sealed: string, aad: string): Buffer => {
     const [version, kid, iv, ct, tag] = sealed.split(".");
@@ -181,9 +217,9 @@ function tenantCipher(ring: MasterKeyring, dekId: string, dek: Buffer): TenantCi
     throw new DecryptionError(`sealed with an unknown key (${version}.${kid})`);
   };
   return {
-    seal: (plaintext, aad) => gcmSeal(dek, Buffer.from(plaintext, "utf8"), aad, `v2.${dekId}`),
-    open: (sealed, aad) => openedValues.open(opener, sealed, aad, () => open(sealed, aad).toString("utf8")),
-    sealBytes: (plaintext, aad) => Buffer.from(gcmSeal(dek, Buffer.from(plaintext), aad, `v2.${dekId}`), "ascii"),
+    seal: (plaintext, aad) => openedValues.seal(opener, plaintext, aad, () => gcmSeal(dek, Buffer.from(plaintext, "utf8"), aad, current)),
+    open: (sealed, aad) => openedValues.open(opener, sealed, aad, () => open(sealed, aad).toString("utf8"), sealed.startsWith(currentPrefix)),
+    sealBytes: (plaintext, aad) => Buffer.from(gcmSeal(dek, Buffer.from(plaintext), aad, current), "ascii"),
     openBytes: (sealed, aad) => open(Buffer.from(sealed).toString("ascii"), aad),
     blindIndex: (value) => createHmac("sha256", indexKey).update(value).digest("base64url"),
   };

@@ -1,7 +1,7 @@
 // db/envelope.ts sealing: every seal gets its own IV (AES-GCM must never reuse one under a key),
 // also across the refills of the pooled CSPRNG output the IVs are cut from, and opens back;
 // values opened once are remembered only as what opening them gives (OpenedValues).
-import { randomBytes } from "node:crypto";
+import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cipherOf, createKeyring, DecryptionError, OpenedValues, wrapDataKey } from "../../src/db/envelope.js";
 
@@ -92,6 +92,56 @@ describe("opened values (OpenedValues)", () => {
       expect(vi.getTimerCount()).toBe(0); // nothing left to sweep: the timer stops
       memo.open(1, "sealed", "aad", () => "plaintext");
       expect(vi.getTimerCount()).toBe(1); // and starts again with the next value
+    });
+  });
+
+  describe("sealing a value that did not change", () => {
+    const dob = '{"year":1980,"month":12,"day":10}';
+    const aad = `${tenantId}/c9/individual.date_of_birth`;
+
+    it("gives back the sealed value it was opened from, at the same associated data and cipher only", () => {
+      const stored = cipherOf(ring, { tenantId, keyId: "d0000memo", wrappedKey: wrapDataKey(ring, tenantId, randomBytes(32)) });
+      const first = stored.seal(dob, aad);
+      const reader = cipherOf(ring, { tenantId, keyId: "d0000memo", wrappedKey: wrapDataKey(ring, tenantId, randomBytes(32)) });
+      expect(() => reader.open(first, aad)).toThrow(DecryptionError); // another key under the same id: nothing reused
+      expect(stored.open(first, aad)).toBe(dob);
+      expect(stored.seal(dob, aad)).toBe(first); // unchanged: the stored ciphertext again
+      const changed = stored.seal('{"year":1980,"month":12,"day":11}', aad);
+      expect(changed).not.toBe(first);
+      expect(changed.split(".")[2]).not.toBe(first.split(".")[2]); // a new value, a new IV
+      const elsewhere = stored.seal(dob, `${tenantId}/c8/individual.date_of_birth`);
+      expect(elsewhere).not.toBe(first);
+      expect(() => stored.open(elsewhere, aad)).toThrow(DecryptionError);
+      expect(stored.open(elsewhere, `${tenantId}/c8/individual.date_of_birth`)).toBe(dob);
+    });
+
+    it("a value sealed before envelope encryption (v1, under the master key) is sealed anew, in the current format", () => {
+      const master = randomBytes(32);
+      const legacyRing = createKeyring(randomBytes(32), [master]);
+      const cipher = cipherOf(legacyRing, { tenantId, keyId: "d0000lgcy", wrappedKey: wrapDataKey(legacyRing, tenantId, randomBytes(32)) });
+      const iv = randomBytes(12);
+      const gcm = createCipheriv("aes-256-gcm", master, iv).setAAD(Buffer.from(aad));
+      const ct = Buffer.concat([gcm.update(dob, "utf8"), gcm.final()]);
+      const legacy = ["v1", createHash("sha256").update(master).digest("hex").slice(0, 8), iv.toString("base64url"), ct.toString("base64url"), gcm.getAuthTag().toString("base64url")].join(".");
+      expect(cipher.open(legacy, aad)).toBe(dob);
+      const resealed = cipher.seal(dob, aad);
+      expect(resealed.startsWith("v2.d0000lgcy.")).toBe(true);
+      expect(cipher.open(resealed, aad)).toBe(dob);
+    });
+
+    it("reuses a sealed value only while it is remembered", () => {
+      let now = 0;
+      const memo = new OpenedValues(10, 1_000, () => now);
+      let sealed = 0;
+      const seal = () => memo.seal(1, "plain", "aad", () => `sealed:${++sealed}`);
+      expect(seal()).toBe("sealed:1");
+      expect(seal()).toBe("sealed:1");
+      expect(memo.open(1, "sealed:1", "aad", () => "opened")).toBe("plain"); // what it sealed, it knows
+      now = 1_000;
+      expect(seal()).toBe("sealed:2");
+      expect(memo.seal(2, "plain", "aad", () => "another cipher's")).toBe("another cipher's");
+      memo.open(1, "legacy", "aad2", () => "plain"); // not reusable
+      expect(memo.seal(1, "plain", "aad2", () => "fresh")).toBe("fresh");
     });
   });
 

@@ -101,8 +101,8 @@ export function unwrapDataKey(ring: MasterKeyring, tenantId: string, wrapped: st
  * value names its key (which never changes under that id) and carries its IV and tag, the
  * associated data its tenant, row and field. Only values that authenticated (or that the cipher
  * sealed itself) are kept, per cipher, so a value moved, altered or opened with another tenant's
- * cipher still fails. Bounded in
- * size (the oldest entry goes first) and in time: an entry is used for at most `ttlMs`, and
+ * cipher still fails. Bounded in size (the oldest entry goes first, `max` each way: opened and
+ * sealed) and in time: an entry is used for at most `ttlMs`, and
  * `sweep()` drops the expired ones (every `sweepMs`, on a timer that does not keep the process
  * alive), so the plaintext of an erased customer leaves every process's memory within
  * `ttlMs + sweepMs` (docs/security.md). Without the sweep, an expired entry stayed until 4 096
@@ -183,7 +183,7 @@ export class OpenedValues {
   }
 }
 
-/** 4 096 entries (80 pages of 50, ≈ 2 MB), each used for 5 minutes at most and gone within 6. */
+/** 4 096 entries each way (80 pages of 50, ≈ 2 MB each), used for 5 minutes at most, gone within 6. */
 export const openedValues = new OpenedValues(4_096, 5 * 60_000, Date.now, 60_000);
 
 /** Seals and opens one tenant's values. `aad` names where the value lives: tenant/customer/field. */
